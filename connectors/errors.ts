@@ -1,0 +1,36 @@
+// The typed errors every connector throws, the same for every platform (DESIGN.md, Contracts):
+// callers decide what to do from the type, never from a platform's status code or message.
+
+export class ConnectorError extends Error {
+  override readonly name: string = 'ConnectorError';
+}
+
+/** The stored cursor (sync token, delta link) is no longer valid: resync fully and diff the ids. */
+export class CursorExpired extends ConnectorError {
+  override readonly name = 'CursorExpired';
+}
+
+/** The account's grant is gone (revoked, expired refresh token): the therapist must consent again. */
+export class NeedsReauth extends ConnectorError {
+  override readonly name = 'NeedsReauth';
+}
+
+/** The platform asks us to slow down; try again after `seconds`. */
+export class RetryAfter extends ConnectorError {
+  override readonly name = 'RetryAfter';
+  constructor(
+    readonly seconds: number,
+    message = `the platform asked to retry after ${seconds} s`,
+  ) {
+    super(message);
+  }
+}
+
+export class NotFound extends ConnectorError {
+  override readonly name = 'NotFound';
+}
+
+/** Permanently refused (a missing scope or permission): retrying will not help. */
+export class Forbidden extends ConnectorError {
+  override readonly name = 'Forbidden';
+}

@@ -1,0 +1,192 @@
+// Settings: the process environment and a practice's settings, each one zod schema with defaults
+// that fit a solo therapist. Invalid values are refused with the field and the rule they break.
+import path from 'node:path';
+import { DateTime, IANAZone } from 'luxon';
+import { z } from 'zod';
+import { InvalidInput } from './errors.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+
+/** Turns zod's issues into "field: rule" lines; the path is written as in the JSON it came from. */
+export function zodIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({
+    path: formatPath(issue.path),
+    message: issue.message,
+  }));
+}
+
+function formatPath(parts: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of parts) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+/** Parses with a schema or throws InvalidInput naming every offending field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new InvalidInput(`invalid ${what}`, zodIssues(result.error));
+  return result.data;
+}
+
+export const ianaZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
+  error: (issue) => `must be an IANA time zone such as Europe/London (got ${JSON.stringify(issue.input)})`,
+});
+
+const timeOfDay = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: (issue) => `must be a time of day HH:MM from 00:00 to 23:59 (got ${JSON.stringify(issue.input)})` });
+
+export const weekdays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof weekdays)[number];
+const weekday = z.enum(weekdays, { error: `must be one of ${weekdays.join(', ')}` });
+
+/** Minutes since midnight of an HH:MM string that the schema has already checked. */
+export function minutesOfDay(hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number);
+  return h! * 60 + m!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process environment
+
+export const envSchema = z.object({
+  PORT: z.coerce
+    .number({ error: 'must be a port number' })
+    .int('must be a whole number')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .default(8080),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+    .optional(),
+  DATABASE_POOL_MAX: z.coerce.number().int('must be a whole number').min(2, 'must be at least 2 (one connection holds calendar locks)').max(200).default(10),
+  SESSIONKEEPER_DATA_DIR: z.string().min(1).default('.sessionkeeper'),
+  SESSIONKEEPER_KEY: z.string().min(1).optional(),
+  SESSIONKEEPER_PREVIOUS_KEYS: z.string().optional(),
+  SESSIONKEEPER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  /** embedded: PGlite in dataDir; server: a Postgres server at databaseUrl. */
+  mode: 'embedded' | 'server';
+  databaseUrl: string | undefined;
+  poolMax: number;
+  /** Absolute path of the data folder (embedded database, generated key, lock). */
+  dataDir: string;
+  /** base64 of the current 32-byte key, when given in the environment. */
+  key: string | undefined;
+  /** base64 keys that may still decrypt stored values during a rotation. */
+  previousKeys: string[];
+  logLevel: z.output<typeof envSchema>['SESSIONKEEPER_LOG_LEVEL'];
+}
+
+/** Reads the process environment (or a given one); throws InvalidInput naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  // An empty variable means "not set": shells and .env files often leave them so.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = parseOrThrow(envSchema, present, 'environment');
+  return {
+    port: parsed.PORT,
+    mode: parsed.DATABASE_URL ? 'server' : 'embedded',
+    databaseUrl: parsed.DATABASE_URL,
+    poolMax: parsed.DATABASE_POOL_MAX,
+    dataDir: path.resolve(cwd, parsed.SESSIONKEEPER_DATA_DIR),
+    key: parsed.SESSIONKEEPER_KEY,
+    previousKeys: (parsed.SESSIONKEEPER_PREVIOUS_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+    logLevel: parsed.SESSIONKEEPER_LOG_LEVEL,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A practice's settings
+
+const appointmentType = z.strictObject({
+  id: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'must be a short lower-case id such as "intake"'),
+  name: z.string().trim().min(1, 'must not be empty').max(80, 'must be at most 80 characters'),
+  minutes: z.number().int('must be a whole number of minutes').min(10, 'must be at least 10 minutes').max(480, 'must be at most 480 minutes'),
+  modes: z
+    .array(z.enum(['in_person', 'telehealth'], { error: 'must be "in_person" or "telehealth"' }))
+    .min(1, 'must allow at least one of in_person, telehealth')
+    .default(['in_person', 'telehealth']),
+});
+
+const window = z
+  .strictObject({
+    days: z.array(weekday).min(1, 'must name at least one day'),
+    start: timeOfDay,
+    end: timeOfDay,
+  })
+  .refine((w) => minutesOfDay(w.start) < minutesOfDay(w.end), {
+    error: 'must start before it ends (windows do not run past midnight)',
+    path: ['end'],
+  });
+
+const domain = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$/, { error: (i) => `must be an email domain such as brightpath.example (got ${JSON.stringify(i.input)})` });
+
+export const practiceSettingsSchema = z.strictObject({
+  timeZone: ianaZone.default('UTC'),
+  /** The practice's own email domains: attendees on them are colleagues, never clients. */
+  domains: z.array(domain).default([]),
+  appointmentTypes: z
+    .array(appointmentType)
+    .min(1, 'must list at least one appointment type')
+    .default([
+      { id: 'intake', name: 'Intake', minutes: 60, modes: ['in_person', 'telehealth'] },
+      { id: 'individual', name: 'Individual session', minutes: 50, modes: ['in_person', 'telehealth'] },
+      { id: 'couples', name: 'Couples session', minutes: 80, modes: ['in_person', 'telehealth'] },
+    ])
+    .superRefine((types, ctx) => {
+      const seen = new Set<string>();
+      types.forEach((t, i) => {
+        if (seen.has(t.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicates the id "${t.id}" of an earlier type` });
+        seen.add(t.id);
+      });
+    }),
+  bufferMinutes: z.number().int('must be a whole number of minutes').min(0, 'must not be negative').max(120, 'must be at most 120 minutes').default(10),
+  lateCancelHours: z.number().min(0, 'must not be negative').max(168, 'must be at most 168 hours (a week)').default(24),
+  reminderOffsetsHours: z
+    .array(z.number().positive('must be more than 0 hours').max(336, 'must be at most 336 hours (two weeks)'))
+    .max(5, 'must list at most 5 reminders')
+    .refine((offsets) => new Set(offsets).size === offsets.length, 'must not list the same offset twice')
+    .default([48, 2]),
+  quietHours: z
+    .strictObject({ start: timeOfDay, end: timeOfDay })
+    .refine((q) => q.start !== q.end, { error: 'must not start and end at the same time', path: ['end'] })
+    .default({ start: '21:00', end: '08:00' }),
+  flexibleWindows: z.array(window).default([
+    { days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '17:00', end: '21:00' },
+    { days: ['sat'], start: '09:00', end: '14:00' },
+  ]),
+  dropoutWatch: z
+    .strictObject({
+      days: z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(90, 'must be at most 90 days'),
+      afterSessions: z.array(z.number().int().min(1, 'must be a session number from 1').max(10, 'must be a session number up to 10')).min(1, 'must list at least one session number'),
+    })
+    .default({ days: 7, afterSessions: [1, 2] }),
+});
+
+export type PracticeSettings = z.output<typeof practiceSettingsSchema>;
+export type PracticeSettingsInput = z.input<typeof practiceSettingsSchema>;
+
+/** Validates a practice's settings (a partial object gets the defaults); throws InvalidInput. */
+export function parsePracticeSettings(input: unknown): PracticeSettings {
+  return parseOrThrow(practiceSettingsSchema, input ?? {}, 'practice settings');
+}
+
+/** The defaults for a new practice in a given zone (the zone of the server when none is known). */
+export function defaultPracticeSettings(timeZone = DateTime.local().zoneName ?? 'UTC'): PracticeSettings {
+  return parsePracticeSettings({ timeZone: IANAZone.isValidZone(timeZone) ? timeZone : 'UTC' });
+}

@@ -1,0 +1,150 @@
+// The outbox: actions recorded with an idempotency key in the transaction of the fact that caused
+// them, then claimed by workers (FOR UPDATE SKIP LOCKED, so instances share them) and carried out.
+import { sql, type Kysely } from 'kysely';
+import type { Action, Database } from './schema.js';
+
+export interface NewActionInput {
+  therapistId: string;
+  connectionId?: string | null;
+  kind: string;
+  idempotencyKey: string;
+  payload?: Record<string, unknown>;
+  /** When it may first run (now, or later for work that waits). */
+  notBefore: Date;
+  now: Date;
+}
+
+/** Records an action once: a second call with the same key changes nothing and says so. */
+export async function enqueueAction(db: Kysely<Database>, input: NewActionInput): Promise<{ id: string; created: boolean }> {
+  const inserted = await db
+    .insertInto('actions')
+    .values({
+      therapist_id: input.therapistId,
+      connection_id: input.connectionId ?? null,
+      kind: input.kind,
+      idempotency_key: input.idempotencyKey,
+      payload: JSON.stringify(input.payload ?? {}),
+      next_attempt_at: input.notBefore,
+      created_at: input.now,
+      updated_at: input.now,
+    })
+    .onConflict((oc) => oc.column('idempotency_key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted) return { id: inserted.id, created: true };
+  const existing = await db.selectFrom('actions').select('id').where('idempotency_key', '=', input.idempotencyKey).executeTakeFirstOrThrow();
+  return { id: existing.id, created: false };
+}
+
+export interface ClaimedAction extends Action {
+  /** "pending" normally; "running" when a worker died holding it (its lease ran out). */
+  claimed_from: 'pending' | 'running';
+}
+
+/**
+ * Claims up to `limit` due actions for one worker, with a lease. An action whose worker died
+ * (lease expired while running) is claimed again and says so in `claimed_from`: the action's kind
+ * decides whether a retry is safe (an email is not: it becomes `unknown`).
+ */
+export async function claimDueActions(
+  db: Kysely<Database>,
+  opts: { workerId: string; now: Date; leaseMs: number; limit: number; kinds?: readonly string[] },
+): Promise<ClaimedAction[]> {
+  const lease = new Date(opts.now.getTime() + opts.leaseMs);
+  const kindFilter = opts.kinds ? sql`AND kind = ANY(${[...opts.kinds]}::text[])` : sql``;
+  const result = await sql<ClaimedAction>`
+    UPDATE actions AS a
+    SET status = 'running', attempts = a.attempts + 1, lease_expires_at = ${lease},
+        claimed_by = ${opts.workerId}, updated_at = ${opts.now}
+    FROM (
+      SELECT id, status AS claimed_from FROM actions
+      WHERE ((status = 'pending' AND next_attempt_at <= ${opts.now})
+          OR (status = 'running' AND lease_expires_at <= ${opts.now}))
+        ${kindFilter}
+      ORDER BY next_attempt_at, id
+      LIMIT ${opts.limit}
+      FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE a.id = due.id
+    RETURNING a.*, due.claimed_from`.execute(db);
+  return result.rows;
+}
+
+/** Conditions that a worker's update only applies while it still holds the action's lease. */
+function held(db: Kysely<Database>, id: string, workerId: string) {
+  return db.updateTable('actions').where('id', '=', id).where('claimed_by', '=', workerId).where('status', '=', 'running');
+}
+
+async function settle(query: ReturnType<typeof held>): Promise<boolean> {
+  const result = await query.executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Done; returns false if this worker no longer held it (another took it over after a lost lease). */
+export function completeAction(
+  db: Kysely<Database>,
+  input: { id: string; workerId: string; now: Date; externalRef?: string | null; outcome?: unknown },
+): Promise<boolean> {
+  return settle(
+    held(db, input.id, input.workerId).set({
+      status: 'done',
+      external_ref: input.externalRef ?? null,
+      outcome: input.outcome === undefined ? null : JSON.stringify(input.outcome),
+      lease_expires_at: null,
+      finished_at: input.now,
+      updated_at: input.now,
+    }),
+  );
+}
+
+/** A transient failure: back to pending, due again at `retryAt`. */
+export function retryAction(db: Kysely<Database>, input: { id: string; workerId: string; now: Date; retryAt: Date; error: string }): Promise<boolean> {
+  return settle(
+    held(db, input.id, input.workerId).set({
+      status: 'pending',
+      next_attempt_at: input.retryAt,
+      last_error: input.error,
+      lease_expires_at: null,
+      claimed_by: null,
+      updated_at: input.now,
+    }),
+  );
+}
+
+/** A permanent failure: stops with its reason. */
+export function failAction(db: Kysely<Database>, input: { id: string; workerId: string; now: Date; error: string }): Promise<boolean> {
+  return settle(
+    held(db, input.id, input.workerId).set({ status: 'failed', last_error: input.error, lease_expires_at: null, finished_at: input.now, updated_at: input.now }),
+  );
+}
+
+/** The outcome cannot be known (a crash inside a call with no idempotency key): shown, never resent. */
+export function markActionUnknown(db: Kysely<Database>, input: { id: string; workerId: string; now: Date; reason: string }): Promise<boolean> {
+  return settle(
+    held(db, input.id, input.workerId).set({ status: 'unknown', last_error: input.reason, lease_expires_at: null, finished_at: input.now, updated_at: input.now }),
+  );
+}
+
+/** Parks every waiting action of a connection (its grant is gone); returns how many. */
+export async function parkConnectionActions(db: Kysely<Database>, input: { therapistId: string; connectionId: string; now: Date; reason: string }): Promise<number> {
+  const result = await db
+    .updateTable('actions')
+    .set({ status: 'parked', last_error: input.reason, lease_expires_at: null, claimed_by: null, updated_at: input.now })
+    .where('therapist_id', '=', input.therapistId)
+    .where('connection_id', '=', input.connectionId)
+    .where('status', 'in', ['pending', 'running'])
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Puts a connection's parked actions back in line (after the therapist consented again). */
+export async function resumeConnectionActions(db: Kysely<Database>, input: { therapistId: string; connectionId: string; now: Date }): Promise<number> {
+  const result = await db
+    .updateTable('actions')
+    .set({ status: 'pending', next_attempt_at: input.now, updated_at: input.now })
+    .where('therapist_id', '=', input.therapistId)
+    .where('connection_id', '=', input.connectionId)
+    .where('status', '=', 'parked')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

@@ -1,0 +1,9 @@
+// The ordered list of migrations. Append only: a landed migration is never edited or removed.
+import * as m0001 from './0001_initial.js';
+
+export interface Migration {
+  name: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [m0001];

@@ -1,0 +1,236 @@
+// The tables as Kysely sees them (kept in step with migrations/ by the schema test).
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb: written as a JSON string (both drivers), read back parsed. */
+type Json<T> = ColumnType<T, string, string>;
+type JsonDefault<T> = ColumnType<T, string | undefined, string>;
+
+export type Provider = 'google' | 'microsoft';
+export type ConnectionStatus = 'ok' | 'needs_reauth' | 'revoked';
+export type CalendarRole = 'practice' | 'mixed' | 'busy_only' | 'ignored';
+export type ActionStatus = 'pending' | 'running' | 'done' | 'failed' | 'unknown' | 'parked' | 'cancelled';
+
+export interface PracticesTable {
+  id: Generated<string>;
+  name: string;
+  settings: JsonDefault<unknown>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TherapistsTable {
+  id: Generated<string>;
+  practice_id: string;
+  role: ColumnType<'owner' | 'admin' | 'therapist', 'owner' | 'admin' | 'therapist' | undefined>;
+  display_name: string | null;
+  email: string | null;
+  time_zone: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TherapistIdentitiesTable {
+  provider: Provider;
+  tenant_id: ColumnType<string, string | undefined, string>;
+  subject: string;
+  therapist_id: string;
+  created_at: Timestamp;
+}
+
+export interface ConnectionsTable {
+  id: Generated<string>;
+  therapist_id: string;
+  provider: Provider;
+  account_subject: string;
+  account_email: string | null;
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
+  credentials: string | null;
+  status: ColumnType<ConnectionStatus, ConnectionStatus | undefined, ConnectionStatus>;
+  status_reason: string | null;
+  status_changed_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface CalendarsTable {
+  id: Generated<string>;
+  connection_id: string;
+  therapist_id: string;
+  provider_calendar_id: string;
+  name: string | null;
+  time_zone: string | null;
+  role: ColumnType<CalendarRole, CalendarRole | undefined, CalendarRole>;
+  cursor: string | null;
+  window_start: NullableTimestamp;
+  window_end: NullableTimestamp;
+  last_sync_at: NullableTimestamp;
+  last_full_sync_at: NullableTimestamp;
+  last_error: string | null;
+  last_error_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PushChannelsTable {
+  id: Generated<string>;
+  calendar_id: string;
+  provider: Provider;
+  channel_id: string;
+  resource_id: string | null;
+  secret_hash: string;
+  expires_at: Timestamp;
+  status: ColumnType<'active' | 'replaced' | 'stopped', 'active' | 'replaced' | 'stopped' | undefined>;
+  created_at: Timestamp;
+  stopped_at: NullableTimestamp;
+}
+
+export interface EventSnapshotsTable {
+  calendar_id: string;
+  event_id: string;
+  ical_uid: string | null;
+  series_id: string | null;
+  original_start: string | null;
+  status: 'confirmed' | 'tentative' | 'cancelled' | 'deleted';
+  version: string | null;
+  platform_updated_at: NullableTimestamp;
+  start_at: NullableTimestamp;
+  end_at: NullableTimestamp;
+  busy: ColumnType<boolean, boolean | undefined, boolean>;
+  payload: string | null;
+  synced_at: Timestamp;
+}
+
+export interface ClientsTable {
+  id: Generated<string>;
+  therapist_id: string;
+  display_name: string | null;
+  time_zone: string | null;
+  status: ColumnType<'active' | 'archived', 'active' | 'archived' | undefined>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ClientIdentitiesTable {
+  id: Generated<string>;
+  client_id: string;
+  therapist_id: string;
+  kind: 'email' | 'title';
+  value: string;
+  value_hash: string;
+  linked_by: ColumnType<'auto' | 'therapist', 'auto' | 'therapist' | undefined>;
+  created_at: Timestamp;
+}
+
+export interface AppointmentsTable {
+  id: Generated<string>;
+  therapist_id: string;
+  calendar_id: string;
+  event_id: string;
+  ical_uid: string | null;
+  series_id: string | null;
+  original_start: string | null;
+  client_id: string | null;
+  appointment_type: string | null;
+  state: string;
+  start_at: Timestamp;
+  end_at: Timestamp;
+  time_zone: string | null;
+  session_number: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AppointmentTransitionsTable {
+  id: Generated<number>;
+  appointment_id: string;
+  therapist_id: string;
+  key: string;
+  kind: string;
+  occurred_at: Timestamp;
+  recorded_at: Timestamp;
+  detail: JsonDefault<Record<string, unknown>>;
+}
+
+export interface ActionsTable {
+  id: Generated<string>;
+  therapist_id: string;
+  connection_id: string | null;
+  kind: string;
+  idempotency_key: string;
+  status: ColumnType<ActionStatus, ActionStatus | undefined, ActionStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Timestamp;
+  lease_expires_at: NullableTimestamp;
+  claimed_by: string | null;
+  payload: JsonDefault<Record<string, unknown>>;
+  external_ref: string | null;
+  outcome: ColumnType<unknown, string | null | undefined, string | null>;
+  last_error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: NullableTimestamp;
+}
+
+export interface SyncRequestsTable {
+  calendar_id: string;
+  seq: ColumnType<number, number | undefined, number>;
+  full_resync: ColumnType<boolean, boolean | undefined, boolean>;
+  reason: string;
+  requested_at: Timestamp;
+  not_before: Timestamp;
+  attempts: ColumnType<number, number | undefined, number>;
+  claimed_seq: number | null;
+  claimed_by: string | null;
+  lease_expires_at: NullableTimestamp;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: Timestamp;
+  therapist_id: string | null;
+  actor: string;
+  action: string;
+  subject_type: string;
+  subject_id: string | null;
+  detail: JsonDefault<Record<string, unknown>>;
+}
+
+export interface KeyCanariesTable {
+  key_id: string;
+  canary: string;
+  created_at: Timestamp;
+}
+
+export interface SchemaMigrationsTable {
+  name: string;
+  checksum: string;
+  applied_at: Timestamp;
+}
+
+export interface Database {
+  practices: PracticesTable;
+  therapists: TherapistsTable;
+  therapist_identities: TherapistIdentitiesTable;
+  connections: ConnectionsTable;
+  calendars: CalendarsTable;
+  push_channels: PushChannelsTable;
+  event_snapshots: EventSnapshotsTable;
+  clients: ClientsTable;
+  client_identities: ClientIdentitiesTable;
+  appointments: AppointmentsTable;
+  appointment_transitions: AppointmentTransitionsTable;
+  actions: ActionsTable;
+  sync_requests: SyncRequestsTable;
+  audit_log: AuditLogTable;
+  key_canaries: KeyCanariesTable;
+  schema_migrations: SchemaMigrationsTable;
+}
+
+export type Action = Selectable<ActionsTable>;
+export type NewAction = Insertable<ActionsTable>;
+export type Connection = Selectable<ConnectionsTable>;
+export type Calendar = Selectable<CalendarsTable>;
+export type CalendarUpdate = Updateable<CalendarsTable>;
+export type SyncRequest = Selectable<SyncRequestsTable>;
