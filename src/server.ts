@@ -37,7 +37,8 @@ export async function startServer(opts: { env?: NodeJS.ProcessEnv; command?: str
   return { app, server, port, stop };
 }
 
-async function main(): Promise<void> {
+/** Runs the server until SIGINT or SIGTERM; a start-up failure prints one line and exits 1. */
+export async function runServer(): Promise<void> {
   let running: Running;
   try {
     running = await startServer();
@@ -60,4 +61,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runServer();

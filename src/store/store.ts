@@ -217,7 +217,7 @@ async function finishOpening(store: Store, opts: OpenOptions, keys: LoadedKeyrin
 
 /** A pg pool whose bigint columns come back as numbers, as PGlite gives them (our ids fit). */
 export function createPool(url: string, max: number): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url,
     max,
     connectionTimeoutMillis: 10_000,
@@ -226,6 +226,12 @@ export function createPool(url: string, max: number): pg.Pool {
         oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
+  // A server that drops a connection while it is idle or closing (restart, failover, a dropped
+  // database) makes pg emit 'error' on the client and on the pool; an 'error' event nobody listens
+  // to kills the process. The next query gets a new connection; openServerStore also logs these.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
 }
 
 /** The URL without its password, for messages. */

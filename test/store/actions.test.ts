@@ -1,6 +1,6 @@
 // The outbox: recorded once per idempotency key, claimed by one worker at a time, settled only by
 // the worker that holds it; on PostgreSQL, workers of two instances never claim the same action.
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   claimDueActions,
   completeAction,
@@ -11,19 +11,9 @@ import {
   resumeConnectionActions,
   retryAction,
 } from '../../src/store/actions.js';
-import { createConnection } from '../../src/store/connections.js';
-import { createPractice, createTherapist } from '../../src/store/practices.js';
 import type { Store } from '../../src/store/store.js';
 import { forEachBackend, testBackends, withTestDb } from '../helpers/db.js';
-import { describe } from 'vitest';
-
-async function therapist(store: Store, subject: string) {
-  const now = store.now();
-  const practice = await createPractice(store.db, { name: 'Brightpath', now });
-  const t = await createTherapist(store.db, { practiceId: practice.id, identity: { provider: 'google', subject }, now });
-  const c = await createConnection(store.db, store.keyring, { therapistId: t.id, provider: 'google', accountSubject: subject, now });
-  return { therapistId: t.id, connectionId: c.id };
-}
+import { seedTherapist as therapist } from './fixtures.js';
 
 forEachBackend('actions', (t) => {
   test('an action is recorded once per idempotency key', async () => {

@@ -1,0 +1,96 @@
+// The operator's command line, run in-process: help, refusals, status, migrate and rotate-key in
+// both key modes (a key kept in the data folder, and SESSIONKEEPER_KEY with the previous key).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { main, type Io } from '../src/cli.js';
+import { loadConfig } from '../src/config.js';
+import { silentLogger } from '../src/log.js';
+import { systemClock } from '../src/clock.js';
+import { loadCredentials } from '../src/store/connections.js';
+import { openStore } from '../src/store/store.js';
+import { seedTherapist } from './store/fixtures.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-cli-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function run(argv: string[], env: NodeJS.ProcessEnv) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env };
+  const code = await main(argv, io);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+async function withStore<T>(env: NodeJS.ProcessEnv, fn: (s: Awaited<ReturnType<typeof openStore>>['store']) => Promise<T>): Promise<T> {
+  const { store } = await openStore({ config: loadConfig(env), clock: systemClock, log: silentLogger, command: 'test' });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+describe('sessionkeeper', () => {
+  test('--help lists the commands; an unknown command is refused with the list', async () => {
+    const help = await run(['--help'], {});
+    expect(help.code).toBe(0);
+    for (const c of ['serve', 'migrate', 'status', 'rotate-key']) expect(help.out).toMatch(new RegExp(`^  ${c}\\s+\\S`, 'm'));
+    const unknown = await run(['frobnicate'], {});
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('sessionkeeper: unknown command "frobnicate"');
+    expect((await run(['status', '--verbose'], {})).err).toContain("sessionkeeper status: Unknown option '--verbose'");
+    expect((await run(['rotate-key', '--help'], {})).out).toContain('SESSIONKEEPER_PREVIOUS_KEYS');
+  });
+
+  test('migrate and status on a new folder', async () => {
+    const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'status') };
+    const migrated = await run(['migrate'], env);
+    expect(migrated).toMatchObject({ code: 0, out: 'applied 0001_initial; 1 migrations in place' });
+    expect(migrated.err).toContain('created a new encryption key');
+    expect((await run(['migrate'], env)).out).toBe('up to date: 1 migrations in place');
+    const status = await run(['status', '--json'], env);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.out)).toMatchObject({ database: { backend: 'pglite' }, migrations: ['0001_initial'], connections: {}, actions: {}, pendingSyncs: 0 });
+  });
+
+  test('rotate-key with the key in the data folder: a new key, every secret moved, the old key file gone', async () => {
+    const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'rotate-folder') };
+    const who = await withStore(env, (s) => seedTherapist(s, 'folder', 'tokens-folder'));
+    const keysDir = path.join(env.SESSIONKEEPER_DATA_DIR, 'keys');
+    const oldId = fs.readFileSync(path.join(keysDir, 'current'), 'utf8').trim();
+
+    const rotated = await run(['rotate-key'], env);
+    expect(rotated.code).toBe(0);
+    const newId = fs.readFileSync(path.join(keysDir, 'current'), 'utf8').trim();
+    expect(newId).not.toBe(oldId);
+    expect(rotated.out).toContain(`re-encrypted 1 stored values with key ${newId} (connections.credentials 1`);
+    expect(rotated.out).toContain(`no stored value uses key ${oldId} any more`);
+    expect(fs.readdirSync(keysDir).sort()).toEqual([`${newId}.key`, 'current']);
+
+    expect(await withStore(env, (s) => loadCredentials(s.db, s.keyring, who))).toBe('tokens-folder');
+    expect(await withStore(env, (s) => s.db.selectFrom('audit_log').select(['action', 'actor', 'subject_id']).where('action', '=', 'rotate-key').execute())).toEqual([
+      { action: 'rotate-key', actor: 'operator', subject_id: newId },
+    ]);
+  });
+
+  test('rotate-key with SESSIONKEEPER_KEY: the old key goes in SESSIONKEEPER_PREVIOUS_KEYS, and afterwards is not needed', async () => {
+    const dataDir = path.join(tmp, 'rotate-env');
+    const oldKey = crypto.randomBytes(32).toString('base64');
+    const newKey = crypto.randomBytes(32).toString('base64');
+    const who = await withStore({ SESSIONKEEPER_DATA_DIR: dataDir, SESSIONKEEPER_KEY: oldKey }, (s) => seedTherapist(s, 'env', 'tokens-env'));
+
+    // Switching keys without the old one is refused, and nothing is lost.
+    const refused = await run(['rotate-key'], { SESSIONKEEPER_DATA_DIR: dataDir, SESSIONKEEPER_KEY: newKey });
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('is not configured');
+
+    const rotated = await run(['rotate-key'], { SESSIONKEEPER_DATA_DIR: dataDir, SESSIONKEEPER_KEY: newKey, SESSIONKEEPER_PREVIOUS_KEYS: oldKey });
+    expect(rotated.code).toBe(0);
+    expect(rotated.out).toContain('re-encrypted 1 stored values');
+    expect(rotated.out).toContain('you can now remove the old key from SESSIONKEEPER_PREVIOUS_KEYS');
+    expect(await withStore({ SESSIONKEEPER_DATA_DIR: dataDir, SESSIONKEEPER_KEY: newKey }, (s) => loadCredentials(s.db, s.keyring, who))).toBe('tokens-env');
+  });
+});
