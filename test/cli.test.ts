@@ -68,7 +68,7 @@ describe('sessionkeeper', () => {
     expect(newId).not.toBe(oldId);
     expect(rotated.out).toContain(`re-encrypted 1 stored values with key ${newId} (connections.credentials 1`);
     expect(rotated.out).toContain(`no stored value uses key ${oldId} any more`);
-    expect(fs.readdirSync(keysDir).sort()).toEqual([`${newId}.key`, 'current']);
+    expect(fs.readdirSync(keysDir).sort()).toEqual([`${newId}.key`, 'current'].sort());
 
     expect(await withStore(env, (s) => loadCredentials(s.db, s.keyring, who))).toBe('tokens-folder');
     expect(await withStore(env, (s) => s.db.selectFrom('audit_log').select(['action', 'actor', 'subject_id']).where('action', '=', 'rotate-key').execute())).toEqual([
