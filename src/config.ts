@@ -136,6 +136,21 @@ const domain = z
   .toLowerCase()
   .regex(/^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$/, { error: (i) => `must be an email domain such as brightpath.example (got ${JSON.stringify(i.input)})` });
 
+const phrase = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+
+const marker = z.strictObject({
+  /** The title starts with one of these (case does not matter), e.g. "NS " for a no-show. */
+  prefixes: z.array(phrase).default([]),
+  /** Outlook categories (or Google colour ids) that carry the mark. */
+  categories: z.array(phrase).default([]),
+});
+
+const clientTemplate = z
+  .string()
+  .trim()
+  .refine((t) => t.split('{client}').length === 2, { error: 'must contain {client} exactly once' })
+  .refine((t) => t.replace('{client}', '').trim().length > 0, { error: 'must have some text besides {client}' });
+
 export const practiceSettingsSchema = z.strictObject({
   timeZone: ianaZone.default('UTC'),
   /** The practice's own email domains: attendees on them are colleagues, never clients. */
@@ -176,6 +191,62 @@ export const practiceSettingsSchema = z.strictObject({
       afterSessions: z.array(z.number().int().min(1, 'must be a session number from 1').max(10, 'must be a session number up to 10')).min(1, 'must list at least one session number'),
     })
     .default({ days: 7, afterSessions: [1, 2] }),
+  /** How an event is recognised as a therapy appointment (after the therapist's own mark and the calendar's role). */
+  detection: z
+    .strictObject({
+      /** Words or phrases in a title that make an event a session (whole words, any case). */
+      include: z.array(phrase).default(['session', 'intake', 'therapy', 'psychotherapy', 'couples', 'counselling', 'counseling', 'assessment']),
+      /** Words or phrases that make it not a session, whatever else matches. */
+      exclude: z.array(phrase).default(['supervision', 'lunch', 'admin', 'team meeting', 'training', 'out of office', 'ooo', 'holiday', 'vacation', 'blocked']),
+      /** Categories (Outlook) or colour ids (Google) that the therapist gives sessions. */
+      categories: z.array(phrase).default([]),
+      /** Attendees outside the practice's domains, with a session-like length. */
+      externalAttendees: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          minMinutes: z.number().int().min(5, 'must be at least 5 minutes').max(600).default(20),
+          maxMinutes: z.number().int().min(5).max(600, 'must be at most 600 minutes').default(120),
+          /** A couple or a family: up to this many people are one client unit. */
+          maxClients: z.number().int().min(1).max(10).default(3),
+        })
+        .refine((x) => x.minMinutes <= x.maxMinutes, { error: 'minMinutes must not be more than maxMinutes', path: ['maxMinutes'] })
+        .default({ enabled: true, minMinutes: 20, maxMinutes: 120, maxClients: 3 }),
+    })
+    .default({
+      include: ['session', 'intake', 'therapy', 'psychotherapy', 'couples', 'counselling', 'counseling', 'assessment'],
+      exclude: ['supervision', 'lunch', 'admin', 'team meeting', 'training', 'out of office', 'ooo', 'holiday', 'vacation', 'blocked'],
+      categories: [],
+      externalAttendees: { enabled: true, minMinutes: 20, maxMinutes: 120, maxClients: 3 },
+    }),
+  /** How a client is named in titles when they are not invited; {client} is the name or initials. */
+  clientTitleTemplates: z
+    .array(clientTemplate)
+    .default(['{client} - session', '{client} – session', 'session - {client}', 'session with {client}', 'session: {client}', 'intake: {client}', 'intake - {client}', 'couples: {client}', 'couples - {client}', '{client} (session)']),
+  /** The therapist's own conventions for what happened, in titles or categories. */
+  markers: z
+    .strictObject({
+      noShow: marker.default({ prefixes: ['NS ', 'No-show:', 'No show:', 'DNA '], categories: ['No-show', 'No show'] }),
+      clientCancelled: marker.default({ prefixes: ['CX ', 'LC ', 'Client cancelled:', 'Client canceled:'], categories: ['Client cancelled', 'Client canceled'] }),
+      therapistCancelled: marker.default({ prefixes: ['TX '], categories: ['Therapist cancelled', 'Therapist canceled'] }),
+      cancelled: marker.default({ prefixes: ['Cancelled:', 'Canceled:'], categories: ['Cancelled', 'Canceled'] }),
+      attended: marker.default({ prefixes: [], categories: ['Attended'] }),
+    })
+    .default({
+      noShow: { prefixes: ['NS ', 'No-show:', 'No show:', 'DNA '], categories: ['No-show', 'No show'] },
+      clientCancelled: { prefixes: ['CX ', 'LC ', 'Client cancelled:', 'Client canceled:'], categories: ['Client cancelled', 'Client canceled'] },
+      therapistCancelled: { prefixes: ['TX '], categories: ['Therapist cancelled', 'Therapist canceled'] },
+      cancelled: { prefixes: ['Cancelled:', 'Canceled:'], categories: ['Cancelled', 'Canceled'] },
+      attended: { prefixes: [], categories: ['Attended'] },
+    }),
+  /** A session that ended without a cancellation or a no-show mark counts as attended (marked "presumed"). */
+  presumeAttended: z.boolean().default(true),
+  /** A regular client "goes quiet" after this many times their usual interval, and at least minDays. */
+  cadence: z
+    .strictObject({
+      factor: z.number().min(1, 'must be at least 1').max(10).default(2),
+      minDays: z.number().int().min(1).max(365).default(21),
+    })
+    .default({ factor: 2, minDays: 21 }),
 });
 
 export type PracticeSettings = z.output<typeof practiceSettingsSchema>;

@@ -1,0 +1,492 @@
+// What happens to each session: from the previous state of an event and its new snapshot (or a
+// tombstone), the transitions: scheduled, rescheduled, moved, cancelled (by whom, how late),
+// declined, restored, attended, no-show, series ended. Pure: state in, state and transitions out.
+import type { CalendarItem, EventTime, LiveEvent, Tombstone } from '../../connectors/types.js';
+import { clientOf, recognise, viewOf, type ClientRef, type Decision, type EventView } from './recognise.js';
+import type { CalendarInfo, Rules } from './rules.js';
+
+export type SessionStatus = 'scheduled' | 'cancelled' | 'declined' | 'attended' | 'no_show';
+export type CancelledBy = 'client' | 'therapist' | 'unknown' | 'series';
+
+export interface CancelInfo {
+  by: CancelledBy;
+  /** When the cancellation was first seen (the round's time), ISO. */
+  seenAt: string;
+  /** Hours between seenAt and the session's start (negative: seen after it started). */
+  noticeHours: number;
+  late: boolean;
+  reason: string;
+}
+
+export interface AppointmentState {
+  /** Stable id of the appointment: "calendarId/eventId" of the event it was first seen as. */
+  key: string;
+  calendarId: string;
+  eventId: string;
+  iCalUID: string | null;
+  seriesId: string | null;
+  originalStart: string | null;
+  decision: Decision;
+  client: ClientRef | null;
+  startMs: number;
+  endMs: number;
+  zone: string;
+  status: SessionStatus;
+  presumed: boolean;
+  cancel: CancelInfo | null;
+  organizerSelf: boolean;
+  updated: string | null;
+  version: string | null;
+  /** Transitions so far: the next one's key ends in #(seq+1). */
+  seq: number;
+}
+
+export type TransitionKind =
+  | 'scheduled'
+  | 'rescheduled'
+  | 'moved'
+  | 'cancelled'
+  | 'declined'
+  | 'restored'
+  | 'attended'
+  | 'no_show'
+  | 'not_a_session'
+  | 'series_ended'
+  | 'series_replaced';
+
+export interface Transition {
+  /** Stable: the same input never yields another key; actions are keyed on it. */
+  key: string;
+  kind: TransitionKind;
+  appointment: string;
+  calendarId: string;
+  eventId: string;
+  client: string | null;
+  /** When it happened, as far as we can know: when first seen, or the session's end for a presumed attendance. */
+  at: string;
+  /** The session's start (after the change). */
+  start: string;
+  detail: Record<string, unknown>;
+}
+
+export interface Ledger {
+  appointments: Map<string, AppointmentState>;
+  /** "calendarId/eventId" → appointment key (an appointment moves between calendars). */
+  byEvent: Map<string, string>;
+  knownClients: Set<string>;
+  /** Scheduled sessions by end time, for presuming attendance without scanning everything. */
+  ends: EndHeap;
+}
+
+export interface LedgerContext {
+  rules: Rules;
+  calendars: ReadonlyMap<string, CalendarInfo>;
+  /** Identity key → the key the therapist linked it to. */
+  links?: ReadonlyMap<string, string>;
+  /** A calendar not listed is read as "mixed" in this zone. */
+  defaultZone: string;
+}
+
+export interface Round {
+  /** When the round was synced (RFC 3339). */
+  at: string;
+  items: readonly CalendarItem[];
+}
+
+export function createLedger(known: Iterable<string> = []): Ledger {
+  return { appointments: new Map(), byEvent: new Map(), knownClients: new Set(known), ends: new EndHeap() };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const eventKey = (calendarId: string, eventId: string) => `${calendarId}/${eventId}`;
+
+function timeText(t: EventTime | null): string | null {
+  if (!t) return null;
+  return t.kind === 'instant' ? iso(Date.parse(t.at)) : t.kind === 'date' ? t.date : t.local;
+}
+
+function calendarOf(ctx: LedgerContext, calendarId: string): CalendarInfo {
+  return ctx.calendars.get(calendarId) ?? { role: 'mixed', name: calendarId, timeZone: ctx.defaultZone };
+}
+
+interface Pending {
+  state: AppointmentState;
+  kind: TransitionKind;
+  at: string;
+  detail: Record<string, unknown>;
+}
+
+const isCancelled = (s: SessionStatus) => s === 'cancelled' || s === 'declined';
+/** An older copy than the one we have (replays and duplicates arrive out of order). */
+const isOlder = (updated: string, than: string | null) => than !== null && Date.parse(updated) < Date.parse(than);
+
+/**
+ * Applies one sync round: attendance presumed up to the round's time first, then the items (a
+ * tombstone and a new event with the same iCalUID in the round are a move). Returns the round's
+ * transitions in order. The same round applied twice yields nothing the second time.
+ */
+export function applyRound(ledger: Ledger, round: Round, ctx: LedgerContext): Transition[] {
+  const atMs = Date.parse(round.at);
+  const at = iso(atMs);
+  const pending: Pending[] = [];
+  presume(ledger, atMs, ctx, pending);
+
+  // The last word on each event in the round wins (duplicates and replays happen).
+  const last = new Map<string, CalendarItem>();
+  for (const item of round.items) {
+    const k = eventKey(item.calendarId, item.eventId);
+    last.delete(k);
+    last.set(k, item);
+  }
+  const lives: LiveEvent[] = [];
+  const gone: (Tombstone | LiveEvent)[] = [];
+  for (const item of last.values()) {
+    if (item.kind === 'tombstone' || item.status === 'cancelled') gone.push(item);
+    else lives.push(item);
+  }
+
+  // Moves: the old copy goes, a new copy with the same iCalUID (and instance) comes, in one round.
+  const newByUid = new Map<string, LiveEvent>();
+  for (const e of lives) {
+    if (e.iCalUID && !ledger.byEvent.has(eventKey(e.calendarId, e.eventId))) newByUid.set(`${e.iCalUID}|${timeText(e.originalStart)}`, e);
+  }
+  const movedAway = new Set<string>();
+  for (const g of gone) {
+    const key = ledger.byEvent.get(eventKey(g.calendarId, g.eventId));
+    const state = key ? ledger.appointments.get(key) : undefined;
+    if (!state?.iCalUID || !state.decision.appointment) continue;
+    const target = newByUid.get(`${state.iCalUID}|${state.originalStart}`);
+    if (!target) continue;
+    newByUid.delete(`${state.iCalUID}|${state.originalStart}`);
+    ledger.byEvent.delete(eventKey(state.calendarId, state.eventId));
+    const from = state.calendarId;
+    state.calendarId = target.calendarId;
+    state.eventId = target.eventId;
+    ledger.byEvent.set(eventKey(target.calendarId, target.eventId), state.key);
+    movedAway.add(eventKey(g.calendarId, g.eventId));
+    pending.push({ state, kind: 'moved', at, detail: { fromCalendar: from, toCalendar: target.calendarId } });
+  }
+
+  const seriesCancels = new Map<string, Pending[]>();
+  for (const g of gone) {
+    if (movedAway.has(eventKey(g.calendarId, g.eventId))) continue;
+    const p = applyGone(ledger, g, atMs, ctx);
+    if (!p) continue;
+    pending.push(p);
+    if (p.state.seriesId && p.state.startMs > atMs && p.kind === 'cancelled') {
+      const k = `${p.state.calendarId}/${p.state.seriesId}`;
+      seriesCancels.set(k, [...(seriesCancels.get(k) ?? []), p]);
+    }
+  }
+  for (const e of lives) applyLive(ledger, e, atMs, ctx, pending);
+  collapseSeries(ledger, seriesCancels, atMs, pending);
+  return finish(pending);
+}
+
+/** Presumes attendance for sessions that ended by `nowMs` (when the practice chose presumption). */
+export function presumeUntil(ledger: Ledger, now: string, ctx: LedgerContext): Transition[] {
+  const pending: Pending[] = [];
+  presume(ledger, Date.parse(now), ctx, pending);
+  return finish(pending);
+}
+
+function presume(ledger: Ledger, nowMs: number, ctx: LedgerContext, pending: Pending[]): void {
+  if (!ctx.rules.settings.presumeAttended) return;
+  for (;;) {
+    const top = ledger.ends.peek();
+    if (!top || top.endMs > nowMs) return;
+    ledger.ends.pop();
+    const state = ledger.appointments.get(top.key);
+    // Entries go stale when a session moves or changes state: only a live match counts.
+    if (!state || state.endMs !== top.endMs || state.status !== 'scheduled' || !state.decision.appointment) continue;
+    state.status = 'attended';
+    state.presumed = true;
+    pending.push({ state, kind: 'attended', at: iso(state.endMs), detail: { presumed: true } });
+  }
+}
+
+function finish(pending: Pending[]): Transition[] {
+  return pending.map((p) => {
+    const s = p.state;
+    s.seq += 1;
+    return {
+      key: `${s.key}#${s.seq}:${p.kind}`,
+      kind: p.kind,
+      appointment: s.key,
+      calendarId: s.calendarId,
+      eventId: s.eventId,
+      client: s.client?.key ?? null,
+      at: p.at,
+      start: iso(s.startMs),
+      detail: p.detail,
+    };
+  });
+}
+
+function cancelInfo(state: AppointmentState, atMs: number, by: CancelledBy, reason: string, lateCancelMs: number): CancelInfo {
+  const noticeMs = state.startMs - atMs;
+  return { by, seenAt: iso(atMs), noticeHours: Math.round((noticeMs / 3_600_000) * 100) / 100, late: noticeMs < lateCancelMs, reason };
+}
+
+function cancelDetail(c: CancelInfo): Record<string, unknown> {
+  return { by: c.by, late: c.late, noticeHours: c.noticeHours, reason: c.reason };
+}
+
+/** A tombstone, or a live copy with status cancelled: the event was deleted or cancelled. */
+function applyGone(ledger: Ledger, item: Tombstone | LiveEvent, atMs: number, ctx: LedgerContext): Pending | null {
+  const key = ledger.byEvent.get(eventKey(item.calendarId, item.eventId));
+  const state = key ? ledger.appointments.get(key) : undefined;
+  if (!state || !state.decision.appointment) return null;
+  if (item.kind === 'event' && isOlder(item.updated, state.updated)) return null; // stale replay
+  if (isCancelled(state.status)) return null; // a decline, then the therapist deleted it: one cancellation
+  // A session that already happened (attended or missed) and is deleted afterwards is tidying up.
+  if (state.status !== 'scheduled' && state.endMs <= atMs) return null;
+  const by: CancelledBy = !state.organizerSelf ? 'client' : 'unknown';
+  const reason = item.kind === 'tombstone' ? 'the event was deleted' : 'the event was cancelled';
+  state.cancel = cancelInfo(state, atMs, by, by === 'client' ? `${reason} by its organizer, the client` : reason, ctx.rules.lateCancelMs);
+  state.status = 'cancelled';
+  if (item.kind === 'event') {
+    state.updated = item.updated;
+    state.version = item.version;
+  }
+  return { state, kind: 'cancelled', at: iso(atMs), detail: cancelDetail(state.cancel) };
+}
+
+interface Outcome {
+  status: SessionStatus;
+  by?: CancelledBy;
+  reason: string;
+  marked: boolean;
+}
+
+function outcomeOf(view: EventView, client: ClientRef | null): Outcome {
+  if (view.mark) {
+    const m = view.mark;
+    switch (m.mark) {
+      case 'no_show':
+        return { status: 'no_show', reason: m.reason, marked: true };
+      case 'attended':
+        return { status: 'attended', reason: m.reason, marked: true };
+      case 'client_cancelled':
+        return { status: 'cancelled', by: 'client', reason: m.reason, marked: true };
+      case 'therapist_cancelled':
+        return { status: 'cancelled', by: 'therapist', reason: m.reason, marked: true };
+      case 'cancelled':
+        return { status: 'cancelled', by: 'unknown', reason: m.reason, marked: true };
+    }
+  }
+  if (client?.kind === 'email' && view.externals.length > 0 && view.externals.every((a) => a.response === 'declined')) {
+    return { status: 'declined', by: 'client', reason: view.externals.length > 1 ? 'every client attendee declined' : 'the client declined', marked: false };
+  }
+  return { status: 'scheduled', reason: '', marked: false };
+}
+
+function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContext, pending: Pending[]): void {
+  const k = eventKey(e.calendarId, e.eventId);
+  const existingKey = ledger.byEvent.get(k);
+  let state = existingKey ? ledger.appointments.get(existingKey) : undefined;
+  if (state && isOlder(e.updated, state.updated)) return; // stale replay
+  if (state && state.version === e.version && state.updated === e.updated && state.calendarId === e.calendarId) return; // seen
+
+  const calendar = calendarOf(ctx, e.calendarId);
+  const view = viewOf(e, calendar, ctx.rules);
+  const client = clientOf(view, ctx.rules, ctx.links);
+  const decision = recognise(view, ctx.rules, { calendar, knownClients: ledger.knownClients }, client);
+  const at = iso(atMs);
+
+  if (!state) {
+    state = {
+      key: k,
+      calendarId: e.calendarId,
+      eventId: e.eventId,
+      iCalUID: e.iCalUID,
+      seriesId: e.seriesId,
+      originalStart: timeText(e.originalStart),
+      decision,
+      client,
+      startMs: view.startMs,
+      endMs: view.endMs,
+      zone: view.zone,
+      status: 'scheduled',
+      presumed: false,
+      cancel: null,
+      organizerSelf: e.organizer ? e.organizer.self : true,
+      updated: e.updated,
+      version: e.version,
+      seq: 0,
+    };
+    ledger.appointments.set(k, state);
+    ledger.byEvent.set(k, k);
+    if (!decision.appointment) return;
+    if (client) ledger.knownClients.add(client.key);
+    pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
+    settle(ledger, state, view, client, atMs, ctx, pending, true);
+    return;
+  }
+
+  const wasAppointment = state.decision.appointment;
+  const previousStart = state.startMs;
+  state.decision = decision;
+  state.client = client;
+  state.iCalUID = e.iCalUID ?? state.iCalUID;
+  state.organizerSelf = e.organizer ? e.organizer.self : state.organizerSelf;
+  state.updated = e.updated;
+  state.version = e.version;
+  state.zone = view.zone;
+  if (!decision.appointment) {
+    state.startMs = view.startMs;
+    state.endMs = view.endMs;
+    if (wasAppointment) pending.push({ state, kind: 'not_a_session', at, detail: { reasons: decision.reasons } });
+    return;
+  }
+  if (client) ledger.knownClients.add(client.key);
+  if (!wasAppointment) {
+    state.startMs = view.startMs;
+    state.endMs = view.endMs;
+    state.status = 'scheduled';
+    state.presumed = false;
+    state.cancel = null;
+    pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
+    settle(ledger, state, view, client, atMs, ctx, pending, true);
+    return;
+  }
+  if (view.startMs !== previousStart) {
+    state.startMs = view.startMs;
+    state.endMs = view.endMs;
+    if (!isCancelled(state.status)) {
+      if (state.status === 'attended' && state.presumed) {
+        state.status = 'scheduled'; // moved after it was presumed: the new time decides
+        state.presumed = false;
+      }
+      pending.push({ state, kind: 'rescheduled', at, detail: { from: iso(previousStart), to: iso(view.startMs) } });
+    }
+  } else if (view.endMs !== state.endMs) {
+    state.endMs = view.endMs;
+  }
+  settle(ledger, state, view, client, atMs, ctx, pending, false);
+}
+
+/** Moves the state to what the event now says, with the transition that says so. */
+function settle(
+  ledger: Ledger,
+  state: AppointmentState,
+  view: EventView,
+  client: ClientRef | null,
+  atMs: number,
+  ctx: LedgerContext,
+  pending: Pending[],
+  fresh: boolean,
+): void {
+  const next = outcomeOf(view, client);
+  const at = iso(atMs);
+  const prev = state.status;
+  if (next.status === 'scheduled') {
+    if (prev === 'scheduled' || (prev === 'attended' && state.presumed)) {
+      if (prev === 'scheduled') ledger.ends.push(state.key, state.endMs);
+      return;
+    }
+    state.status = 'scheduled';
+    state.presumed = false;
+    state.cancel = null;
+    ledger.ends.push(state.key, state.endMs);
+    if (!fresh) pending.push({ state, kind: 'restored', at, detail: {} });
+    return;
+  }
+  if (next.status === 'cancelled' || next.status === 'declined') {
+    if (isCancelled(prev)) return; // already a cancellation: the first one seen stands
+    state.status = next.status;
+    state.presumed = false;
+    state.cancel = cancelInfo(state, atMs, next.by ?? 'unknown', next.reason, ctx.rules.lateCancelMs);
+    pending.push({ state, kind: next.status, at, detail: cancelDetail(state.cancel) });
+    return;
+  }
+  // attended or no_show, marked by the therapist
+  if (prev === next.status) {
+    state.presumed = false;
+    return;
+  }
+  state.status = next.status;
+  state.presumed = false;
+  state.cancel = null;
+  pending.push({ state, kind: next.status, at, detail: { marked: next.reason } });
+}
+
+/**
+ * Several future occurrences of one series cancelled in one round ("this and following" ended it):
+ * one series transition instead of a cancellation each. Ended when the client has nothing booked
+ * after; replaced when they do (the series was moved to another time).
+ */
+function collapseSeries(ledger: Ledger, groups: Map<string, Pending[]>, atMs: number, pending: Pending[]): void {
+  for (const [, cancels] of groups) {
+    if (cancels.length < 2) continue;
+    const seriesId = cancels[0]!.state.seriesId;
+    const client = cancels[0]!.state.client?.key ?? null;
+    let stillBooked = false;
+    let bookedAfter = false;
+    for (const s of ledger.appointments.values()) {
+      if (!s.decision.appointment || s.status !== 'scheduled' || s.startMs <= atMs) continue;
+      if (s.seriesId === seriesId && s.calendarId === cancels[0]!.state.calendarId) stillBooked = true;
+      else if (client && s.client?.key === client) bookedAfter = true;
+    }
+    if (stillBooked) continue; // some occurrences remain: these are single cancellations
+    const dropped = new Set(cancels);
+    for (let i = pending.length - 1; i >= 0; i--) if (dropped.has(pending[i]!)) pending.splice(i, 1);
+    const first = cancels.reduce((a, b) => (a.state.startMs <= b.state.startMs ? a : b));
+    for (const c of cancels) {
+      c.state.cancel = { ...c.state.cancel!, by: 'series', reason: 'the series was ended' };
+    }
+    pending.push({
+      state: first.state,
+      kind: bookedAfter ? 'series_replaced' : 'series_ended',
+      at: iso(atMs),
+      detail: { seriesId, occurrences: cancels.length, from: iso(first.state.startMs) },
+    });
+  }
+}
+
+/** A binary min-heap of (endMs, appointment key). */
+export class EndHeap {
+  readonly #items: { endMs: number; key: string }[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  push(key: string, endMs: number): void {
+    const a = this.#items;
+    a.push({ endMs, key });
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.endMs <= a[i]!.endMs) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+
+  peek(): { endMs: number; key: string } | undefined {
+    return this.#items[0];
+  }
+
+  pop(): { endMs: number; key: string } | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.endMs < a[m]!.endMs) m = l;
+        if (r < a.length && a[r]!.endMs < a[m]!.endMs) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
