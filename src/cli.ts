@@ -1,9 +1,11 @@
 // The operator's command line: `sessionkeeper <command>`. Each command is a function of its
 // arguments and an output pair, so tests run it in-process; errors print one line, never a stack.
+import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { sql } from 'kysely';
 import { openApp, type App } from './app.js';
 import { loadConfig } from './config.js';
+import { classify } from './domain/classify.js';
 import { describeError, InvalidInput } from './errors.js';
 import { createLogger } from './log.js';
 import { generateKey, pruneFolderKeys, setFolderCurrent, writeFolderKey } from './secrets.js';
@@ -16,6 +18,32 @@ export interface Io {
   stdout: (line: string) => void;
   stderr: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Reads all of standard input (tests give it directly). */
+  stdin?: () => Promise<string>;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInput(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function readJson(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidInput(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseJson(text, `${what} ${file}`);
 }
 
 interface Command {
@@ -83,6 +111,37 @@ const commands: Record<string, Command> = {
         }
         return 0;
       });
+    },
+  },
+  classify: {
+    summary: 'recognise appointments and their outcomes in rounds of calendar items (JSON on stdin)',
+    usage: [
+      'sessionkeeper classify --settings practice.json [--now INSTANT] [--from INSTANT] [--to INSTANT] < rounds.json',
+      '  rounds.json: [{"at": "2026-03-02T09:00:00Z", "items": [normalised events or tombstones]}, ...] in time order.',
+      '  practice.json: the practice settings, plus "calendars" ([{id, name, role, timeZone}]) and "clientLinks".',
+      '  --now fixes the clock (default: now), so the output is reproducible; --from/--to bound the practice figures.',
+      '  Prints one JSON document: each event with its decision, client, transitions and state; clients; practice.',
+    ].join('\n'),
+    async run(args, io) {
+      const { values } = parse(args, { settings: { type: 'string' }, now: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } });
+      if (typeof values['settings'] !== 'string') throw new InvalidInput('classify needs --settings practice.json');
+      const practice = readJson(values['settings'], 'the practice file');
+      const rounds = parseJson(await (io.stdin ?? readStdin)(), 'the rounds on standard input');
+      const now = typeof values['now'] === 'string' ? values['now'] : new Date().toISOString();
+      for (const flag of ['now', 'from', 'to'] as const) {
+        const v = flag === 'now' ? now : values[flag];
+        if (typeof v === 'string' && (Number.isNaN(Date.parse(v)) || !/T.*(Z|[+-]\d{2}:\d{2})$/.test(v))) {
+          throw new InvalidInput(`--${flag} must be an RFC 3339 instant with an offset, e.g. 2026-03-02T09:00:00Z (got ${JSON.stringify(v)})`);
+        }
+      }
+      const report = classify(practice, rounds, {
+        now,
+        ...(typeof values['from'] === 'string' ? { from: values['from'] } : {}),
+        ...(typeof values['to'] === 'string' ? { to: values['to'] } : {}),
+      });
+      for (const r of report.rejected) io.stderr(`skipped item ${r.index} of round ${r.round} (event ${r.eventId}): ${r.field}: ${r.reason}`);
+      io.stdout(JSON.stringify(report, null, 2));
+      return 0;
     },
   },
   'rotate-key': {

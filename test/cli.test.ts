@@ -12,14 +12,16 @@ import { systemClock } from '../src/clock.js';
 import { loadCredentials } from '../src/store/connections.js';
 import { openStore } from '../src/store/store.js';
 import { seedTherapist } from './store/fixtures.js';
+import { ev, gone, practice, therapist, client } from './domain/builders.js';
+import { spawnSync } from 'node:child_process';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function run(argv: string[], env: NodeJS.ProcessEnv) {
+async function run(argv: string[], env: NodeJS.ProcessEnv, stdin = '') {
   const out: string[] = [];
   const err: string[] = [];
-  const io: Io = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env };
+  const io: Io = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, stdin: async () => stdin };
   const code = await main(argv, io);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
@@ -92,5 +94,48 @@ describe('sessionkeeper', () => {
     expect(rotated.out).toContain('re-encrypted 1 stored values');
     expect(rotated.out).toContain('you can now remove the old key from SESSIONKEEPER_PREVIOUS_KEYS');
     expect(await withStore({ SESSIONKEEPER_DATA_DIR: dataDir, SESSIONKEEPER_KEY: newKey }, (s) => loadCredentials(s.db, s.keyring, who))).toBe('tokens-env');
+  });
+});
+
+describe('sessionkeeper classify', () => {
+  const settingsFile = path.join(tmp, 'practice.json');
+  fs.writeFileSync(settingsFile, JSON.stringify({ ...practice, lateCancelHours: 48 }));
+  const rounds = [
+    { at: '2026-03-02T09:00:00Z', items: [ev({ id: 'a', title: 'Session', start: '2026-03-03T14:00:00-05:00', attendees: [therapist, client('jane@example.com')], updated: '2026-03-02T08:00:00Z' })] },
+    { at: '2026-03-02T10:00:00Z', items: [gone('a'), { kind: 'event', eventId: 'broken' }] },
+  ];
+
+  test('prints each event with its decision, transitions and state, and the figures; bad items are named on stderr', async () => {
+    const r = await run(['classify', '--settings', settingsFile, '--now', '2026-03-05T00:00:00Z'], {}, JSON.stringify(rounds));
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.now).toBe('2026-03-05T00:00:00.000Z');
+    expect(report.events[0].transitions.map((t: { kind: string }) => t.kind)).toEqual(['scheduled', 'cancelled']);
+    expect(report.events[0].state.cancel).toMatchObject({ late: true, noticeHours: 33 });
+    expect(report.clients[0]).toMatchObject({ client: 'email:jane@example.com', lateCancels: 1 });
+    expect(r.err).toBe('skipped item 1 of round 1 (event broken): provider: Invalid option: expected one of "google"|"microsoft"');
+    // The same input and --now give the same output.
+    expect((await run(['classify', '--settings', settingsFile, '--now', '2026-03-05T00:00:00Z'], {}, JSON.stringify(rounds))).out).toBe(r.out);
+  });
+
+  test('bad settings, bad JSON and a bad --now are refused with what and where', async () => {
+    const bad = path.join(tmp, 'bad-practice.json');
+    fs.writeFileSync(bad, JSON.stringify({ lateCancelHours: 'soon' }));
+    const r1 = await run(['classify', '--settings', bad], {}, '[]');
+    expect(r1.code).toBe(2);
+    expect(r1.err).toContain('invalid practice file\n  lateCancelHours: Invalid input: expected number, received string');
+    const r2 = await run(['classify', '--settings', settingsFile], {}, '[{"at": ');
+    expect(r2.err).toMatch(/^sessionkeeper classify: the rounds on standard input is not valid JSON/);
+    const r3 = await run(['classify', '--settings', settingsFile, '--now', 'tomorrow'], {}, '[]');
+    expect(r3.err).toContain('--now must be an RFC 3339 instant');
+    const r4 = await run(['classify', '--settings', path.join(tmp, 'missing.json')], {}, '[]');
+    expect(r4.err).toContain('cannot read the practice file');
+  });
+
+  test('reads standard input when run as a command', () => {
+    const root = path.resolve(import.meta.dirname, '..');
+    const out = spawnSync(process.execPath, [path.join(root, 'bin/sessionkeeper.js'), 'classify', '--settings', settingsFile, '--now', '2026-03-05T00:00:00Z'], { input: JSON.stringify(rounds), encoding: 'utf8' });
+    expect(out.status).toBe(0);
+    expect(JSON.parse(out.stdout).counts).toEqual({ rounds: 2, items: 3, rejected: 1, events: 1, appointments: 1, transitions: 2 });
   });
 });

@@ -295,8 +295,12 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   const at = iso(atMs);
 
   if (!state) {
+    // The key is the event's first address; an address reused after its appointment moved away
+    // (same id back on the old calendar) gets a suffix, so two appointments never share a key.
+    let key = k;
+    for (let n = 2; ledger.appointments.has(key); n++) key = `${k}~${n}`;
     state = {
-      key: k,
+      key,
       calendarId: e.calendarId,
       eventId: e.eventId,
       iCalUID: e.iCalUID,
@@ -315,8 +319,8 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
       version: e.version,
       seq: 0,
     };
-    ledger.appointments.set(k, state);
-    ledger.byEvent.set(k, k);
+    ledger.appointments.set(key, state);
+    ledger.byEvent.set(k, key);
     if (!decision.appointment) return;
     if (client) ledger.knownClients.add(client.key);
     pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
