@@ -2,6 +2,7 @@
 
 const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   store: () => import('./store.js'),
+  domain: () => import('./domain.js'),
 };
 
 const names = process.argv.slice(2);

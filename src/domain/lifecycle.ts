@@ -4,6 +4,7 @@
 import type { CalendarItem, EventTime, LiveEvent, Tombstone } from '../../connectors/types.js';
 import { clientOf, recognise, viewOf, type ClientRef, type Decision, type EventView } from './recognise.js';
 import type { CalendarInfo, Rules } from './rules.js';
+import { isoInstant } from './time.js';
 
 export type SessionStatus = 'scheduled' | 'cancelled' | 'declined' | 'attended' | 'no_show';
 export type CancelledBy = 'client' | 'therapist' | 'unknown' | 'series';
@@ -36,6 +37,8 @@ export interface AppointmentState {
   cancel: CancelInfo | null;
   organizerSelf: boolean;
   updated: string | null;
+  /** `updated` in ms, to order copies without parsing. */
+  updatedMs: number | null;
   version: string | null;
   /** Transitions so far: the next one's key ends in #(seq+1). */
   seq: number;
@@ -97,7 +100,7 @@ export function createLedger(known: Iterable<string> = []): Ledger {
   return { appointments: new Map(), byEvent: new Map(), knownClients: new Set(known), ends: new EndHeap() };
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const iso = isoInstant;
 const eventKey = (calendarId: string, eventId: string) => `${calendarId}/${eventId}`;
 
 function timeText(t: EventTime | null): string | null {
@@ -118,7 +121,7 @@ interface Pending {
 
 const isCancelled = (s: SessionStatus) => s === 'cancelled' || s === 'declined';
 /** An older copy than the one we have (replays and duplicates arrive out of order). */
-const isOlder = (updated: string, than: string | null) => than !== null && Date.parse(updated) < Date.parse(than);
+const isOlder = (updatedMs: number, than: number | null) => than !== null && updatedMs < than;
 
 /**
  * Applies one sync round: attendance presumed up to the round's time first, then the items (a
@@ -132,23 +135,36 @@ export function applyRound(ledger: Ledger, round: Round, ctx: LedgerContext): Tr
   presume(ledger, atMs, ctx, pending);
 
   // The last word on each event in the round wins (duplicates and replays happen).
-  const last = new Map<string, CalendarItem>();
-  for (const item of round.items) {
-    const k = eventKey(item.calendarId, item.eventId);
-    last.delete(k);
-    last.set(k, item);
+  const items = round.items;
+  const lastIndex = new Map<string, number>();
+  const keys: string[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const k = eventKey(items[i]!.calendarId, items[i]!.eventId);
+    keys[i] = k;
+    lastIndex.set(k, i);
   }
   const lives: LiveEvent[] = [];
   const gone: (Tombstone | LiveEvent)[] = [];
-  for (const item of last.values()) {
+  for (let i = 0; i < items.length; i++) {
+    if (lastIndex.get(keys[i]!) !== i) continue;
+    const item = items[i]!;
     if (item.kind === 'tombstone' || item.status === 'cancelled') gone.push(item);
     else lives.push(item);
   }
 
   // Moves: the old copy goes, a new copy with the same iCalUID (and instance) comes, in one round.
+  // Only the iCalUIDs of appointments that went in this round are worth looking for.
+  const goneUids = new Set<string>();
+  for (const g of gone) {
+    const key = ledger.byEvent.get(eventKey(g.calendarId, g.eventId));
+    const uid = key ? ledger.appointments.get(key)?.iCalUID : undefined;
+    if (uid) goneUids.add(uid);
+  }
   const newByUid = new Map<string, LiveEvent>();
-  for (const e of lives) {
-    if (e.iCalUID && !ledger.byEvent.has(eventKey(e.calendarId, e.eventId))) newByUid.set(`${e.iCalUID}|${timeText(e.originalStart)}`, e);
+  if (goneUids.size > 0) {
+    for (const e of lives) {
+      if (e.iCalUID && goneUids.has(e.iCalUID) && !ledger.byEvent.has(eventKey(e.calendarId, e.eventId))) newByUid.set(`${e.iCalUID}|${timeText(e.originalStart)}`, e);
+    }
   }
   const movedAway = new Set<string>();
   for (const g of gone) {
@@ -237,7 +253,7 @@ function applyGone(ledger: Ledger, item: Tombstone | LiveEvent, atMs: number, ct
   const key = ledger.byEvent.get(eventKey(item.calendarId, item.eventId));
   const state = key ? ledger.appointments.get(key) : undefined;
   if (!state || !state.decision.appointment) return null;
-  if (item.kind === 'event' && isOlder(item.updated, state.updated)) return null; // stale replay
+  if (item.kind === 'event' && isOlder(Date.parse(item.updated), state.updatedMs)) return null; // stale replay
   if (isCancelled(state.status)) return null; // a decline, then the therapist deleted it: one cancellation
   // A session that already happened (attended or missed) and is deleted afterwards is tidying up.
   if (state.status !== 'scheduled' && state.endMs <= atMs) return null;
@@ -247,6 +263,7 @@ function applyGone(ledger: Ledger, item: Tombstone | LiveEvent, atMs: number, ct
   state.status = 'cancelled';
   if (item.kind === 'event') {
     state.updated = item.updated;
+    state.updatedMs = Date.parse(item.updated);
     state.version = item.version;
   }
   return { state, kind: 'cancelled', at: iso(atMs), detail: cancelDetail(state.cancel) };
@@ -285,8 +302,9 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   const k = eventKey(e.calendarId, e.eventId);
   const existingKey = ledger.byEvent.get(k);
   let state = existingKey ? ledger.appointments.get(existingKey) : undefined;
-  if (state && isOlder(e.updated, state.updated)) return; // stale replay
-  if (state && state.version === e.version && state.updated === e.updated && state.calendarId === e.calendarId) return; // seen
+  const updatedMs = Date.parse(e.updated);
+  if (state && isOlder(updatedMs, state.updatedMs)) return; // stale replay
+  if (state && state.version === e.version && state.updatedMs === updatedMs && state.calendarId === e.calendarId) return; // seen
 
   const calendar = calendarOf(ctx, e.calendarId);
   const view = viewOf(e, calendar, ctx.rules);
@@ -316,6 +334,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
       cancel: null,
       organizerSelf: e.organizer ? e.organizer.self : true,
       updated: e.updated,
+      updatedMs,
       version: e.version,
       seq: 0,
     };
@@ -324,17 +343,19 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
     if (!decision.appointment) return;
     if (client) ledger.knownClients.add(client.key);
     pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
-    settle(ledger, state, view, client, atMs, ctx, pending, true);
+    settle(ledger, state, view, client, atMs, ctx, pending, true, true);
     return;
   }
 
   const wasAppointment = state.decision.appointment;
   const previousStart = state.startMs;
+  const previousEnd = state.endMs;
   state.decision = decision;
   state.client = client;
   state.iCalUID = e.iCalUID ?? state.iCalUID;
   state.organizerSelf = e.organizer ? e.organizer.self : state.organizerSelf;
   state.updated = e.updated;
+  state.updatedMs = updatedMs;
   state.version = e.version;
   state.zone = view.zone;
   if (!decision.appointment) {
@@ -351,7 +372,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
     state.presumed = false;
     state.cancel = null;
     pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
-    settle(ledger, state, view, client, atMs, ctx, pending, true);
+    settle(ledger, state, view, client, atMs, ctx, pending, true, true);
     return;
   }
   if (view.startMs !== previousStart) {
@@ -367,7 +388,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   } else if (view.endMs !== state.endMs) {
     state.endMs = view.endMs;
   }
-  settle(ledger, state, view, client, atMs, ctx, pending, false);
+  settle(ledger, state, view, client, atMs, ctx, pending, false, state.endMs !== previousEnd);
 }
 
 /** Moves the state to what the event now says, with the transition that says so. */
@@ -380,13 +401,15 @@ function settle(
   ctx: LedgerContext,
   pending: Pending[],
   fresh: boolean,
+  /** The end moved (or is new): a scheduled session needs a new place in the presumption heap. */
+  endChanged: boolean,
 ): void {
   const next = outcomeOf(view, client);
   const at = iso(atMs);
   const prev = state.status;
   if (next.status === 'scheduled') {
     if (prev === 'scheduled' || (prev === 'attended' && state.presumed)) {
-      if (prev === 'scheduled') ledger.ends.push(state.key, state.endMs);
+      if (prev === 'scheduled' && endChanged) ledger.ends.push(state.key, state.endMs);
       return;
     }
     state.status = 'scheduled';

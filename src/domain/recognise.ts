@@ -38,6 +38,8 @@ export interface EventView {
   externals: Attendee[];
   /** The title without a marker prefix ("NS Jane - session" → "Jane - session"). */
   titleCore: string;
+  /** titleCore in lower case. */
+  lowerCore: string;
   mark: { mark: Mark; reason: string } | null;
 }
 
@@ -91,14 +93,7 @@ export function viewOf(event: LiveEvent, calendar: CalendarInfo, rules: Rules): 
   if (tagged === 'attended' || tagged === 'no_show' || tagged === 'client_cancelled' || tagged === 'therapist_cancelled') {
     mark = { mark: tagged, reason: `marked ${tagged.replace('_', ' ')} by the therapist` };
   }
-  const m = rules.markers;
-  for (const [kind, marker] of [
-    ['no_show', m.noShow],
-    ['client_cancelled', m.clientCancelled],
-    ['therapist_cancelled', m.therapistCancelled],
-    ['cancelled', m.cancelled],
-    ['attended', m.attended],
-  ] as const) {
+  for (const [kind, marker] of rules.markerList) {
     const reason = findMark(title, lower, categories, marker);
     if (reason) {
       mark ??= { mark: kind, reason };
@@ -116,6 +111,7 @@ export function viewOf(event: LiveEvent, calendar: CalendarInfo, rules: Rules): 
     minutes: Math.round((endMs - startMs) / 60_000),
     externals,
     titleCore,
+    lowerCore: titleCore === title ? lower : titleCore.toLowerCase(),
     mark,
   };
 }
@@ -130,7 +126,11 @@ export interface RecogniseContext {
 export function clientOf(view: EventView, rules: Rules, links?: ReadonlyMap<string, string>): ClientRef | null {
   const max = rules.settings.detection.externalAttendees.maxClients;
   let ref: ClientRef | null = null;
-  if (view.externals.length > 0 && view.externals.length <= max) {
+  if (view.externals.length === 1) {
+    const a = view.externals[0]!;
+    const email = normaliseEmail(a.email);
+    if (email) ref = { key: `email:${email}`, kind: 'email', label: a.name?.trim() || a.email };
+  } else if (view.externals.length > 0 && view.externals.length <= max) {
     const emails = [...new Set(view.externals.map((a) => normaliseEmail(a.email)).filter((e): e is string => e !== undefined))].sort();
     if (emails.length > 0) {
       const label = view.externals.map((a) => a.name?.trim() || a.email).join(' & ');
@@ -160,8 +160,8 @@ function nameFromTitle(title: string, rules: Rules): { name: string; template: s
 
 function typeOf(view: EventView, rules: Rules, clientCount: number): string | null {
   const types = rules.settings.appointmentTypes;
-  const lower = view.titleCore.toLowerCase();
-  for (const t of types) if (lower.includes(t.id) || lower.includes(t.name.toLowerCase())) return t.id;
+  const lower = view.lowerCore;
+  for (const t of rules.typeNames) if (lower.includes(t.id) || lower.includes(t.name)) return t.id;
   if (clientCount >= 2) {
     const couples = types.find((t) => t.id === 'couples');
     if (couples) return couples.id;
@@ -182,24 +182,31 @@ function describeExternals(view: EventView, rules: Rules): string {
 }
 
 /** The decision for one live event, by the rules in order: the therapist's tag always wins. */
+function yes(view: EventView, rules: Rules, client: ClientRef | null, reasons: string[]): Decision {
+  for (let i = 0; i < reasons.length; i++) reasons[i] = rules.reason(reasons[i]!);
+  return { appointment: true, reasons, type: typeOf(view, rules, client ? client.key.split('+').length : 0) };
+}
+
+function no(rules: Rules, reason: string): Decision {
+  return { appointment: false, reasons: [rules.reason(reason)], type: null };
+}
+
 export function recognise(view: EventView, rules: Rules, ctx: RecogniseContext, client: ClientRef | null): Decision {
   const e = view.event;
-  const yes = (reasons: string[]): Decision => ({ appointment: true, reasons, type: typeOf(view, rules, client?.key.split('+').length ?? 0) });
-  const no = (reason: string): Decision => ({ appointment: false, reasons: [reason], type: null });
 
   const tag = e.tags[TAG_SESSION];
-  if (tag === 'yes') return yes(['marked as a session by the therapist']);
-  if (tag === 'no') return no('marked as not a session by the therapist');
+  if (tag === 'yes') return yes(view, rules, client, ['marked as a session by the therapist']);
+  if (tag === 'no') return no(rules, 'marked as not a session by the therapist');
 
   const cal = ctx.calendar;
-  if (cal.role === 'busy_only') return no(`on calendar '${cal.name}', which counts only as busy time`);
-  if (cal.role === 'ignored') return no(`on calendar '${cal.name}', which is not watched`);
-  if (view.allDay) return no('an all-day event');
+  if (cal.role === 'busy_only') return no(rules, `on calendar '${cal.name}', which counts only as busy time`);
+  if (cal.role === 'ignored') return no(rules, `on calendar '${cal.name}', which is not watched`);
+  if (view.allDay) return no(rules, 'an all-day event');
 
   const excluded = rules.exclude?.re.exec(view.titleCore);
-  if (excluded) return no(`title matches '${excluded[1]}' (not a session)`);
+  if (excluded) return no(rules, `title matches '${excluded[1]}' (not a session)`);
 
-  if (cal.role === 'practice') return yes([`on practice calendar '${cal.name}'`]);
+  if (cal.role === 'practice') return yes(view, rules, client, [`on practice calendar '${cal.name}'`]);
 
   const reasons: string[] = [];
   const included = rules.include?.re.exec(view.titleCore);
@@ -208,26 +215,26 @@ export function recognise(view: EventView, rules: Rules, ctx: RecogniseContext, 
   const category = categories.find((c) => rules.categories.has(c.toLowerCase()) || (c.startsWith('colour ') && rules.categories.has(c.slice(7))));
   if (category) reasons.push(category.startsWith('colour ') ? `${category}, a session colour` : `category '${category}'`);
   if (client?.kind === 'title') reasons.push(`title names a client ('${client.label}')`);
-  if (reasons.length > 0) return yes(reasons);
+  if (reasons.length > 0) return yes(view, rules, client, reasons);
 
   const ext = rules.settings.detection.externalAttendees;
   if (ext.enabled && view.externals.length > 0 && view.externals.length <= ext.maxClients) {
     const described = describeExternals(view, rules);
     if (view.minutes < ext.minMinutes || view.minutes > ext.maxMinutes) {
-      return no(`${described}, outside ${ext.minMinutes}-${ext.maxMinutes} min`);
+      return no(rules, `${described}, outside ${ext.minMinutes}-${ext.maxMinutes} min`);
     }
     // An outside attendee and a session's length are not enough alone (a plumber, a webinar): some
     // second sign is needed.
-    if (client && ctx.knownClients.has(client.key)) return yes([described, 'a known client']);
-    const core = view.titleCore.trim().toLowerCase();
-    if (core === '') return yes([described, 'untitled']);
+    if (client && ctx.knownClients.has(client.key)) return yes(view, rules, client, [described, 'a known client']);
+    const core = view.lowerCore.trim();
+    if (core === '') return yes(view, rules, client, [described, 'untitled']);
     const named = view.externals.find((a) => {
       const name = a.name?.trim().toLowerCase();
       const local = a.email.slice(0, a.email.indexOf('@')).toLowerCase();
       return (name && name.length >= 3 && core.includes(name)) || (local.length >= 3 && core.includes(local));
     });
-    if (named) return yes([described, 'the title names the attendee']);
-    return no(`${described}, but nothing else marks it as a session (title, calendar, known client)`);
+    if (named) return yes(view, rules, client, [described, 'the title names the attendee']);
+    return no(rules, `${described}, but nothing else marks it as a session (title, calendar, known client)`);
   }
-  return no('no rule matched: not on a practice calendar, no session word in the title, no client invited');
+  return no(rules, 'no rule matched: not on a practice calendar, no session word in the title, no client invited');
 }

@@ -23,7 +23,13 @@ export interface Rules {
   domains: Set<string>;
   templates: { re: RegExp; template: string }[];
   markers: { noShow: Marker; clientCancelled: Marker; therapistCancelled: Marker; cancelled: Marker; attended: Marker };
+  /** The markers in the order they are tried, with the mark each gives. */
+  markerList: readonly (readonly ['no_show' | 'client_cancelled' | 'therapist_cancelled' | 'cancelled' | 'attended', Marker])[];
+  /** Reason texts are few and repeat: made once each. */
+  reason(text: string): string;
   lateCancelMs: number;
+  /** Appointment types with lower-cased names, to find one named in a title. */
+  typeNames: readonly { id: string; name: string }[];
 }
 
 function escape(s: string): string {
@@ -42,6 +48,14 @@ function marker(m: { prefixes: string[]; categories: string[] }): Marker {
 }
 
 export function compileRules(settings: PracticeSettings): Rules {
+  const markers = {
+    noShow: marker(settings.markers.noShow),
+    clientCancelled: marker(settings.markers.clientCancelled),
+    therapistCancelled: marker(settings.markers.therapistCancelled),
+    cancelled: marker(settings.markers.cancelled),
+    attended: marker(settings.markers.attended),
+  };
+  const reasons = new Map<string, string>();
   return {
     settings,
     include: wordsRegex(settings.detection.include),
@@ -54,13 +68,21 @@ export function compileRules(settings: PracticeSettings): Rules {
       const pattern = `^\\s*${part(before)}\\s*(.+?)\\s*${part(after)}\\s*$`;
       return { re: new RegExp(pattern, 'iu'), template };
     }),
-    markers: {
-      noShow: marker(settings.markers.noShow),
-      clientCancelled: marker(settings.markers.clientCancelled),
-      therapistCancelled: marker(settings.markers.therapistCancelled),
-      cancelled: marker(settings.markers.cancelled),
-      attended: marker(settings.markers.attended),
+    markers,
+    markerList: [
+      ['no_show', markers.noShow],
+      ['client_cancelled', markers.clientCancelled],
+      ['therapist_cancelled', markers.therapistCancelled],
+      ['cancelled', markers.cancelled],
+      ['attended', markers.attended],
+    ],
+    reason(text: string): string {
+      const known = reasons.get(text);
+      if (known !== undefined) return known;
+      if (reasons.size < 10_000) reasons.set(text, text);
+      return text;
     },
     lateCancelMs: settings.lateCancelHours * 3_600_000,
+    typeNames: settings.appointmentTypes.map((t) => ({ id: t.id, name: t.name.toLowerCase() })),
   };
 }

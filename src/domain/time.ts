@@ -1,0 +1,24 @@
+// Fast UTC instant formatting for the hot path: Date#toISOString costs ~0.4 µs, and the lifecycle
+// writes an instant into every transition. The date part is cached per day; same output format.
+
+let cachedDay = Number.NaN;
+let cachedPrefix = '';
+
+const pad2 = (n: number) => (n < 10 ? '0' : '') + n;
+
+/** The same text as new Date(ms).toISOString() for years 1970-9999. */
+export function isoInstant(ms: number): string {
+  const day = Math.floor(ms / 86_400_000);
+  if (day !== cachedDay) {
+    cachedDay = day;
+    cachedPrefix = new Date(day * 86_400_000).toISOString().slice(0, 11);
+  }
+  let rest = ms - day * 86_400_000;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = Math.floor(rest / 1000);
+  const milli = rest - s * 1000;
+  return `${cachedPrefix}${pad2(h)}:${pad2(m)}:${pad2(s)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
