@@ -1,6 +1,6 @@
 // The normalised calendar item every connector produces and everything after it reads: a live event
 // or a tombstone (DESIGN.md, Contracts). Zod schemas; nothing after a connector sees platform fields.
-import { IANAZone } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
 
 const zoneCache = new Map<string, boolean>();
@@ -21,18 +21,23 @@ function yearInRange(y: number): boolean {
   return y >= MIN_YEAR && y <= MAX_YEAR;
 }
 
+/** A real calendar date and time: Date.parse takes "2026-02-30" and rolls it over to March. */
+function realDateTime(s: string): boolean {
+  return DateTime.fromISO(s, { setZone: true }).isValid;
+}
+
 const instantString = z.string().refine(
-  (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)) && yearInRange(new Date(s).getUTCFullYear()),
+  (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && realDateTime(s) && yearInRange(new Date(s).getUTCFullYear()),
   { error: (i) => `must be an RFC 3339 instant with an offset, between ${MIN_YEAR} and ${MAX_YEAR} (got ${JSON.stringify(i.input)})` },
 );
 
 const dateString = z.string().refine(
-  (s) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && yearInRange(Number(s.slice(0, 4))),
+  (s) => /^\d{4}-\d{2}-\d{2}$/.test(s) && realDateTime(s) && yearInRange(Number(s.slice(0, 4))),
   { error: (i) => `must be a date YYYY-MM-DD between ${MIN_YEAR} and ${MAX_YEAR} (got ${JSON.stringify(i.input)})` },
 );
 
 const localString = z.string().refine(
-  (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(s) && !Number.isNaN(Date.parse(`${s}Z`)) && yearInRange(Number(s.slice(0, 4))),
+  (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(s) && realDateTime(s) && yearInRange(Number(s.slice(0, 4))),
   { error: (i) => `must be a local date-time YYYY-MM-DDTHH:MM[:SS] without offset, between ${MIN_YEAR} and ${MAX_YEAR} (got ${JSON.stringify(i.input)})` },
 );
 

@@ -3,7 +3,7 @@
 // What `sessionkeeper classify` prints. Pure: the clock is the `now` given.
 import { z } from 'zod';
 import { parseCalendarItem, type CalendarItem, type ItemError } from '../../connectors/types.js';
-import { parseOrThrow, practiceSettingsSchema, type PracticeSettings } from '../config.js';
+import { ianaZone, parseOrThrow, practiceSettingsSchema, type PracticeSettings } from '../config.js';
 import { normaliseEmail, normaliseName } from './identity.js';
 import { clientFigures, practiceFigures, type ClientFigures, type PracticeFigures } from './figures.js';
 import { applyRound, createLedger, presumeUntil, type AppointmentState, type LedgerContext, type Transition } from './lifecycle.js';
@@ -20,7 +20,7 @@ export const practiceFileSchema = practiceSettingsSchema.extend({
         id: z.string().min(1),
         name: z.string().default(''),
         role: z.enum(['practice', 'mixed', 'busy_only', 'ignored']).default('mixed'),
-        timeZone: z.string().optional(),
+        timeZone: ianaZone.optional(),
       }),
     )
     .default([]),
@@ -60,10 +60,16 @@ export interface ClassifyReport {
   practice: PracticeFigures;
 }
 
-/** An identity as the therapist writes it ("jane@x.com" or a name) → the key recognition uses. */
+/**
+ * An identity as the therapist writes it → the key recognition uses: "jane@x.com", a couple
+ * "alex@x.com, sam@y.com" (or joined by "&"), or a name from titles ("Jane D").
+ */
 export function identityKey(raw: string): string {
-  const email = raw.includes('@') ? normaliseEmail(raw) : undefined;
-  return email ? `email:${email}` : `title:${normaliseName(raw)}`;
+  if (raw.includes('@')) {
+    const emails = raw.split(/[,&;\s]+/).map((e) => normaliseEmail(e)).filter((e): e is string => e !== undefined);
+    if (emails.length > 0) return `email:${[...new Set(emails)].sort().join('+')}`;
+  }
+  return `title:${normaliseName(raw)}`;
 }
 
 export function ledgerContext(practice: PracticeFile, settings: PracticeSettings = practice): LedgerContext {
@@ -158,7 +164,7 @@ function sessionNumbers(appointments: Iterable<AppointmentState>): Map<string, n
   }
   const out = new Map<string, number>();
   for (const list of byClient.values()) {
-    list.sort((a, b) => a.startMs - b.startMs).forEach((a, i) => out.set(a.key, i + 1));
+    list.sort((a, b) => a.startMs - b.startMs || (a.key < b.key ? -1 : 1)).forEach((a, i) => out.set(a.key, i + 1));
   }
   return out;
 }

@@ -46,7 +46,7 @@ function median(values: number[]): number {
 export function clientFigures(ledger: Ledger, transitions: readonly Transition[], nowMs: number, settings: PracticeSettings): ClientFigures[] {
   const byClient = new Map<string, AppointmentState[]>();
   for (const a of ledger.appointments.values()) {
-    if (!a.decision.appointment || !a.client) continue;
+    if (!a.decision.appointment || !a.client || a.movedTo) continue;
     const list = byClient.get(a.client.key);
     if (list) list.push(a);
     else byClient.set(a.client.key, [a]);
@@ -57,7 +57,7 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
   }
   const out: ClientFigures[] = [];
   for (const [client, list] of byClient) {
-    list.sort((a, b) => a.startMs - b.startMs || a.key.localeCompare(b.key));
+    list.sort((a, b) => a.startMs - b.startMs || (a.key < b.key ? -1 : 1));
     const kept = list.filter((a) => a.status === 'attended');
     const next = list.find((a) => a.status === 'scheduled' && a.startMs > nowMs) ?? null;
     const gaps: number[] = [];
@@ -71,7 +71,11 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
       for (const n of settings.dropoutWatch.afterSessions) {
         const session = kept[n - 1];
         if (kept.length !== n || !session) continue;
-        const since = session.endMs + settings.dropoutWatch.days * DAY;
+        // It became true N days after the session, or when the last booking after it fell through.
+        let since = session.endMs + settings.dropoutWatch.days * DAY;
+        for (const later of list) {
+          if (later.startMs > session.startMs && later.cancel) since = Math.max(since, Date.parse(later.cancel.seenAt));
+        }
         if (nowMs >= since) {
           risks.push({
             kind: 'not_rebooked',
@@ -156,35 +160,44 @@ export interface PracticeFigures {
   returningAfterSession1: Ratio;
   returningAfterSession2: Ratio;
   meanSessionsPerClient: Ratio;
+  /** The appointments behind each count, to check the figures by hand against the events. */
+  sessionKeys: { attended: string[]; noShows: string[]; lateCancels: string[]; otherCancels: string[]; therapistCancels: string[]; upcoming: string[] };
 }
 
 /** The practice's figures for sessions starting in [from, to). */
 export function practiceFigures(ledger: Ledger, fromMs: number, toMs: number, nowMs: number): PracticeFigures {
   const inPeriod = (ms: number) => ms >= fromMs && ms < toMs;
   const sessions = { booked: 0, attended: 0, noShows: 0, lateCancels: 0, otherCancels: 0, therapistCancels: 0, upcoming: 0 };
+  const keys: PracticeFigures['sessionKeys'] = { attended: [], noShows: [], lateCancels: [], otherCancels: [], therapistCancels: [], upcoming: [] };
   const byClient = new Map<string, AppointmentState[]>();
   const attendedBy = new Map<string, number>();
   for (const a of ledger.appointments.values()) {
-    if (!a.decision.appointment) continue;
+    if (!a.decision.appointment || a.movedTo) continue;
     if (a.client) byClient.set(a.client.key, [...(byClient.get(a.client.key) ?? []), a]);
     if (!inPeriod(a.startMs)) continue;
     sessions.booked++;
+    let bucket: keyof PracticeFigures['sessionKeys'] | null = null;
     if (a.status === 'attended') {
-      sessions.attended++;
+      bucket = 'attended';
       if (a.client) attendedBy.set(a.client.key, (attendedBy.get(a.client.key) ?? 0) + 1);
-    } else if (a.status === 'no_show') sessions.noShows++;
+    } else if (a.status === 'no_show') bucket = 'noShows';
     else if (a.status === 'cancelled' || a.status === 'declined') {
-      if (a.cancel?.by === 'therapist' || a.cancel?.by === 'series') sessions.therapistCancels++;
-      else if (a.cancel?.late) sessions.lateCancels++;
-      else sessions.otherCancels++;
-    } else if (a.startMs > nowMs) sessions.upcoming++;
+      if (a.cancel?.by === 'therapist' || a.cancel?.by === 'series') bucket = 'therapistCancels';
+      else if (a.cancel?.late) bucket = 'lateCancels';
+      else bucket = 'otherCancels';
+    } else if (a.startMs > nowMs) bucket = 'upcoming';
+    if (bucket) {
+      sessions[bucket]++;
+      keys[bucket].push(a.key);
+    }
   }
+  for (const list of Object.values(keys)) list.sort();
   const due = sessions.attended + sessions.noShows + sessions.lateCancels;
   const returning = (n: number) => {
     let clients = 0;
     let returned = 0;
     for (const list of byClient.values()) {
-      const sorted = [...list].sort((a, b) => a.startMs - b.startMs);
+      const sorted = [...list].sort((a, b) => a.startMs - b.startMs || (a.key < b.key ? -1 : 1));
       const kept = sorted.filter((a) => a.status === 'attended');
       const nth = kept[n - 1];
       if (!nth || !inPeriod(nth.startMs)) continue;
@@ -203,5 +216,6 @@ export function practiceFigures(ledger: Ledger, fromMs: number, toMs: number, no
     returningAfterSession1: returning(1),
     returningAfterSession2: returning(2),
     meanSessionsPerClient: ratio([...attendedBy.values()].reduce((a, b) => a + b, 0), attendedBy.size),
+    sessionKeys: keys,
   };
 }

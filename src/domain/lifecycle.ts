@@ -36,10 +36,16 @@ export interface AppointmentState {
   presumed: boolean;
   cancel: CancelInfo | null;
   organizerSelf: boolean;
+  /** The client accepted the invitation at some point (a later decline is timed like a cancellation). */
+  clientAccepted: boolean;
+  /** It turned out to be the old copy of an event moved to another calendar: that one counts, not this. */
+  movedTo: string | null;
   updated: string | null;
   /** `updated` in ms, to order copies without parsing. */
   updatedMs: number | null;
   version: string | null;
+  /** When a live copy last changed it (a tombstone from an older round is a replay). */
+  seenAtMs: number;
   /** Transitions so far: the next one's key ends in #(seq+1). */
   seq: number;
 }
@@ -76,6 +82,12 @@ export interface Ledger {
   appointments: Map<string, AppointmentState>;
   /** "calendarId/eventId" → appointment key (an appointment moves between calendars). */
   byEvent: Map<string, string>;
+  /** Addresses an appointment moved away from → the last copy's updatedMs there (older copies are replays). */
+  retired: Map<string, number>;
+  /** "calendarId/seriesId" → the keys of its instances (deleting the series ends them). */
+  bySeries: Map<string, Set<string>>;
+  /** "iCalUID|originalStart" → keys of appointments with it (a move seen across rounds). */
+  byUid: Map<string, Set<string>>;
   knownClients: Set<string>;
   /** Scheduled sessions by end time, for presuming attendance without scanning everything. */
   ends: EndHeap;
@@ -97,7 +109,15 @@ export interface Round {
 }
 
 export function createLedger(known: Iterable<string> = []): Ledger {
-  return { appointments: new Map(), byEvent: new Map(), knownClients: new Set(known), ends: new EndHeap() };
+  return {
+    appointments: new Map(),
+    byEvent: new Map(),
+    retired: new Map(),
+    bySeries: new Map(),
+    byUid: new Map(),
+    knownClients: new Set(known),
+    ends: new EndHeap(),
+  };
 }
 
 const iso = isoInstant;
@@ -112,6 +132,14 @@ function calendarOf(ctx: LedgerContext, calendarId: string): CalendarInfo {
   return ctx.calendars.get(calendarId) ?? { role: 'mixed', name: calendarId, timeZone: ctx.defaultZone };
 }
 
+function addTo(index: Map<string, Set<string>>, k: string, key: string): void {
+  const set = index.get(k);
+  if (set) set.add(key);
+  else index.set(k, new Set([key]));
+}
+
+const uidKey = (s: { iCalUID: string | null; originalStart: string | null }) => (s.iCalUID ? `${s.iCalUID}|${s.originalStart}` : null);
+
 interface Pending {
   state: AppointmentState;
   kind: TransitionKind;
@@ -121,32 +149,29 @@ interface Pending {
 
 const isCancelled = (s: SessionStatus) => s === 'cancelled' || s === 'declined';
 /** An older copy than the one we have (replays and duplicates arrive out of order). */
-const isOlder = (updatedMs: number, than: number | null) => than !== null && updatedMs < than;
+const isOlder = (updatedMs: number, than: number | null | undefined) => than !== null && than !== undefined && updatedMs < than;
 
 /**
- * Applies one sync round: attendance presumed up to the round's time first, then the items (a
- * tombstone and a new event with the same iCalUID in the round are a move). Returns the round's
- * transitions in order. The same round applied twice yields nothing the second time.
+ * Applies one sync round: its items (a tombstone and a new event with the same iCalUID in the
+ * round are a move), then attendance presumed up to the round's time, so a presumption never
+ * precedes news in the same round. Returns the round's transitions in order. The same round
+ * applied again yields nothing; the order of items within a round does not change the outcome.
  */
 export function applyRound(ledger: Ledger, round: Round, ctx: LedgerContext): Transition[] {
   const atMs = Date.parse(round.at);
   const at = iso(atMs);
   const pending: Pending[] = [];
-  presume(ledger, atMs, ctx, pending);
 
   // The last word on each event in the round wins (duplicates and replays happen).
   const items = round.items;
   const lastIndex = new Map<string, number>();
-  const keys: string[] = new Array(items.length);
-  for (let i = 0; i < items.length; i++) {
-    const k = eventKey(items[i]!.calendarId, items[i]!.eventId);
-    keys[i] = k;
-    lastIndex.set(k, i);
-  }
+  for (let i = 0; i < items.length; i++) lastIndex.set(eventKey(items[i]!.calendarId, items[i]!.eventId), i);
+  // Then in a fixed order (by address), so the order a platform happened to list them in never
+  // changes the outcome (which copy of an event moved where, which key a new appointment gets).
+  const order = [...lastIndex.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const lives: LiveEvent[] = [];
   const gone: (Tombstone | LiveEvent)[] = [];
-  for (let i = 0; i < items.length; i++) {
-    if (lastIndex.get(keys[i]!) !== i) continue;
+  for (const [, i] of order) {
     const item = items[i]!;
     if (item.kind === 'tombstone' || item.status === 'cancelled') gone.push(item);
     else lives.push(item);
@@ -168,34 +193,62 @@ export function applyRound(ledger: Ledger, round: Round, ctx: LedgerContext): Tr
   }
   const movedAway = new Set<string>();
   for (const g of gone) {
-    const key = ledger.byEvent.get(eventKey(g.calendarId, g.eventId));
+    const address = eventKey(g.calendarId, g.eventId);
+    const key = ledger.byEvent.get(address);
     const state = key ? ledger.appointments.get(key) : undefined;
     if (!state?.iCalUID || !state.decision.appointment) continue;
     const target = newByUid.get(`${state.iCalUID}|${state.originalStart}`);
     if (!target) continue;
     newByUid.delete(`${state.iCalUID}|${state.originalStart}`);
-    ledger.byEvent.delete(eventKey(state.calendarId, state.eventId));
+    ledger.byEvent.delete(address);
+    ledger.retired.set(address, state.updatedMs ?? 0);
     const from = state.calendarId;
     state.calendarId = target.calendarId;
     state.eventId = target.eventId;
     ledger.byEvent.set(eventKey(target.calendarId, target.eventId), state.key);
-    movedAway.add(eventKey(g.calendarId, g.eventId));
+    movedAway.add(address);
     pending.push({ state, kind: 'moved', at, detail: { fromCalendar: from, toCalendar: target.calendarId } });
   }
 
+  // Live copies first, then what went: a deletion is judged against the round's final picture
+  // (a move whose new copy came earlier). A client becomes known by a session in this round; an event that only that would have made a
+  // session is looked at again, so the order of items in the round does not matter.
+  const reconsider: LiveEvent[] = [];
+  for (const e of lives) {
+    if (applyLive(ledger, e, atMs, ctx, pending) === 'needs-known-client') reconsider.push(e);
+  }
+  for (const e of reconsider) {
+    const state = ledger.appointments.get(ledger.byEvent.get(eventKey(e.calendarId, e.eventId))!)!;
+    if (!state.client || !ledger.knownClients.has(state.client.key)) continue;
+    state.version = null; // look at it again
+    applyLive(ledger, e, atMs, ctx, pending);
+  }
   const seriesCancels = new Map<string, Pending[]>();
-  for (const g of gone) {
-    if (movedAway.has(eventKey(g.calendarId, g.eventId))) continue;
-    const p = applyGone(ledger, g, atMs, ctx);
-    if (!p) continue;
-    pending.push(p);
-    if (p.state.seriesId && p.state.startMs > atMs && p.kind === 'cancelled') {
+  const noteSeries = (p: Pending) => {
+    if (p.kind === 'cancelled' && p.state.seriesId && p.state.startMs > atMs) {
       const k = `${p.state.calendarId}/${p.state.seriesId}`;
       seriesCancels.set(k, [...(seriesCancels.get(k) ?? []), p]);
     }
+  };
+  for (const g of gone) {
+    const address = eventKey(g.calendarId, g.eventId);
+    if (movedAway.has(address)) continue;
+    if (!ledger.byEvent.has(address)) {
+      // Not an event we know: perhaps the series itself (its master) was deleted.
+      for (const p of endSeries(ledger, address, atMs, ctx)) {
+        pending.push(p);
+        noteSeries(p);
+      }
+      continue;
+    }
+    const p = applyGone(ledger, g, atMs, ctx, pending);
+    if (!p) continue;
+    pending.push(p);
+    noteSeries(p);
   }
-  for (const e of lives) applyLive(ledger, e, atMs, ctx, pending);
+
   collapseSeries(ledger, seriesCancels, atMs, pending);
+  presume(ledger, atMs, ctx, pending);
   return finish(pending);
 }
 
@@ -214,11 +267,17 @@ function presume(ledger: Ledger, nowMs: number, ctx: LedgerContext, pending: Pen
     ledger.ends.pop();
     const state = ledger.appointments.get(top.key);
     // Entries go stale when a session moves or changes state: only a live match counts.
-    if (!state || state.endMs !== top.endMs || state.status !== 'scheduled' || !state.decision.appointment) continue;
-    state.status = 'attended';
-    state.presumed = true;
-    pending.push({ state, kind: 'attended', at: iso(state.endMs), detail: { presumed: true } });
+    if (!state || state.endMs !== top.endMs) continue;
+    presumeOne(state, pending);
   }
+}
+
+function presumeOne(state: AppointmentState, pending: Pending[]): boolean {
+  if (state.status !== 'scheduled' || !state.decision.appointment || state.movedTo) return false;
+  state.status = 'attended';
+  state.presumed = true;
+  pending.push({ state, kind: 'attended', at: iso(state.endMs), detail: { presumed: true } });
+  return true;
 }
 
 function finish(pending: Pending[]): Transition[] {
@@ -239,34 +298,78 @@ function finish(pending: Pending[]): Transition[] {
   });
 }
 
-function cancelInfo(state: AppointmentState, atMs: number, by: CancelledBy, reason: string, lateCancelMs: number): CancelInfo {
+function cancelInfo(state: AppointmentState, atMs: number, by: CancelledBy, reason: string, lateCancelMs: number, timed = true): CancelInfo {
   const noticeMs = state.startMs - atMs;
-  return { by, seenAt: iso(atMs), noticeHours: Math.round((noticeMs / 3_600_000) * 100) / 100, late: noticeMs < lateCancelMs, reason };
+  return { by, seenAt: iso(atMs), noticeHours: Math.round((noticeMs / 3_600_000) * 100) / 100, late: timed && noticeMs < lateCancelMs, reason };
 }
 
 function cancelDetail(c: CancelInfo): Record<string, unknown> {
   return { by: c.by, late: c.late, noticeHours: c.noticeHours, reason: c.reason };
 }
 
-/** A tombstone, or a live copy with status cancelled: the event was deleted or cancelled. */
-function applyGone(ledger: Ledger, item: Tombstone | LiveEvent, atMs: number, ctx: LedgerContext): Pending | null {
+/**
+ * A tombstone, or a live copy with status cancelled: the event was deleted or cancelled. A deletion
+ * of a session that had already ended is tidying up, not a cancellation: with presumption it was
+ * attended; without, it is recorded as cancelled after the fact, never as late.
+ */
+function applyGone(ledger: Ledger, item: Tombstone | LiveEvent, atMs: number, ctx: LedgerContext, pending: Pending[]): Pending | null {
   const key = ledger.byEvent.get(eventKey(item.calendarId, item.eventId));
   const state = key ? ledger.appointments.get(key) : undefined;
-  if (!state || !state.decision.appointment) return null;
+  if (!state || !state.decision.appointment || state.movedTo) return null;
   if (item.kind === 'event' && isOlder(Date.parse(item.updated), state.updatedMs)) return null; // stale replay
+  if (item.kind === 'tombstone' && atMs < state.seenAtMs) return null; // a replay from before the copy we have
   if (isCancelled(state.status)) return null; // a decline, then the therapist deleted it: one cancellation
-  // A session that already happened (attended or missed) and is deleted afterwards is tidying up.
-  if (state.status !== 'scheduled' && state.endMs <= atMs) return null;
-  const by: CancelledBy = !state.organizerSelf ? 'client' : 'unknown';
-  const reason = item.kind === 'tombstone' ? 'the event was deleted' : 'the event was cancelled';
-  state.cancel = cancelInfo(state, atMs, by, by === 'client' ? `${reason} by its organizer, the client` : reason, ctx.rules.lateCancelMs);
-  state.status = 'cancelled';
   if (item.kind === 'event') {
     state.updated = item.updated;
     state.updatedMs = Date.parse(item.updated);
     state.version = item.version;
   }
+  // The old copy of a move whose new copy came in an earlier round: a move, not a cancellation.
+  const twin = movedTwin(ledger, state);
+  if (twin) {
+    state.movedTo = twin.key;
+    return { state, kind: 'moved', at: iso(atMs), detail: { fromCalendar: state.calendarId, toCalendar: twin.calendarId, to: twin.key } };
+  }
+  if (state.endMs <= atMs) {
+    if (state.status !== 'scheduled') return null;
+    if (ctx.rules.settings.presumeAttended) {
+      presumeOne(state, pending);
+      return null;
+    }
+    state.status = 'cancelled';
+    state.cancel = { ...cancelInfo(state, atMs, 'unknown', 'the event was deleted after the session time', ctx.rules.lateCancelMs, false) };
+    return { state, kind: 'cancelled', at: iso(atMs), detail: { ...cancelDetail(state.cancel), afterEnd: true } };
+  }
+  const by: CancelledBy = !state.organizerSelf ? 'client' : 'unknown';
+  const reason = item.kind === 'tombstone' ? 'the event was deleted' : 'the event was cancelled';
+  state.cancel = cancelInfo(state, atMs, by, by === 'client' ? `${reason} by its organizer, the client` : reason, ctx.rules.lateCancelMs);
+  state.status = 'cancelled';
   return { state, kind: 'cancelled', at: iso(atMs), detail: cancelDetail(state.cancel) };
+}
+
+/** Another live appointment with the same iCalUID and instance on another calendar. */
+function movedTwin(ledger: Ledger, state: AppointmentState): AppointmentState | undefined {
+  const k = uidKey(state);
+  if (!k) return undefined;
+  for (const other of ledger.byUid.get(k) ?? []) {
+    if (other === state.key) continue;
+    const o = ledger.appointments.get(other);
+    if (o && o.calendarId !== state.calendarId && o.decision.appointment && !o.movedTo && !isCancelled(o.status)) return o;
+  }
+  return undefined;
+}
+
+/** The master of a series was deleted: its future instances that are still booked end with it. */
+function endSeries(ledger: Ledger, seriesAddress: string, atMs: number, ctx: LedgerContext): Pending[] {
+  const out: Pending[] = [];
+  for (const key of ledger.bySeries.get(seriesAddress) ?? []) {
+    const state = ledger.appointments.get(key);
+    if (!state || !state.decision.appointment || state.status !== 'scheduled' || state.startMs <= atMs || state.movedTo) continue;
+    state.status = 'cancelled';
+    state.cancel = cancelInfo(state, atMs, 'unknown', 'the series was deleted', ctx.rules.lateCancelMs);
+    out.push({ state, kind: 'cancelled', at: iso(atMs), detail: cancelDetail(state.cancel) });
+  }
+  return out;
 }
 
 interface Outcome {
@@ -292,17 +395,25 @@ function outcomeOf(view: EventView, client: ClientRef | null): Outcome {
         return { status: 'cancelled', by: 'unknown', reason: m.reason, marked: true };
     }
   }
+  const e = view.event;
+  // The client organised it and the therapist declined: the therapist's cancellation.
+  if (e.organizer && !e.organizer.self && e.attendees.some((a) => a.self && a.response === 'declined')) {
+    return { status: 'cancelled', by: 'therapist', reason: 'the therapist declined', marked: false };
+  }
   if (client?.kind === 'email' && view.externals.length > 0 && view.externals.every((a) => a.response === 'declined')) {
     return { status: 'declined', by: 'client', reason: view.externals.length > 1 ? 'every client attendee declined' : 'the client declined', marked: false };
   }
   return { status: 'scheduled', reason: '', marked: false };
 }
 
-function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContext, pending: Pending[]): void {
+/** Applies a live copy. Returns "needs-known-client" when only an unknown client kept it from being a session. */
+function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContext, pending: Pending[]): 'needs-known-client' | void {
   const k = eventKey(e.calendarId, e.eventId);
   const existingKey = ledger.byEvent.get(k);
   let state = existingKey ? ledger.appointments.get(existingKey) : undefined;
   const updatedMs = Date.parse(e.updated);
+  const retired = ledger.retired.get(k);
+  if (!state && retired !== undefined && updatedMs <= retired) return; // an old copy of an event that moved away
   if (state && isOlder(updatedMs, state.updatedMs)) return; // stale replay
   if (state && state.version === e.version && state.updatedMs === updatedMs && state.calendarId === e.calendarId) return; // seen
 
@@ -311,6 +422,8 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   const client = clientOf(view, ctx.rules, ctx.links);
   const decision = recognise(view, ctx.rules, { calendar, knownClients: ledger.knownClients }, client);
   const at = iso(atMs);
+  const accepted = view.externals.some((a) => a.response === 'accepted' || a.response === 'tentative');
+  const waitsForClient = !decision.appointment && client !== null && view.externals.length > 0 && decision.reasons[0]!.includes('but nothing else marks it');
 
   if (!state) {
     // The key is the event's first address; an address reused after its appointment moved away
@@ -333,36 +446,49 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
       presumed: false,
       cancel: null,
       organizerSelf: e.organizer ? e.organizer.self : true,
+      clientAccepted: accepted,
+      movedTo: null,
       updated: e.updated,
       updatedMs,
       version: e.version,
+      seenAtMs: atMs,
       seq: 0,
     };
     ledger.appointments.set(key, state);
     ledger.byEvent.set(k, key);
-    if (!decision.appointment) return;
+    if (e.seriesId) addTo(ledger.bySeries, `${e.calendarId}/${e.seriesId}`, key);
+    const uid = uidKey(state);
+    if (uid) addTo(ledger.byUid, uid, key);
+    if (!decision.appointment) return waitsForClient ? 'needs-known-client' : undefined;
     if (client) ledger.knownClients.add(client.key);
     pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
-    settle(ledger, state, view, client, atMs, ctx, pending, true, true);
+    settle(ledger, state, view, client, atMs, ctx, pending, true, true, false);
     return;
   }
 
   const wasAppointment = state.decision.appointment;
   const previousStart = state.startMs;
   const previousEnd = state.endMs;
+  const acceptedBefore = state.clientAccepted;
   state.decision = decision;
   state.client = client;
-  state.iCalUID = e.iCalUID ?? state.iCalUID;
+  if (e.iCalUID && e.iCalUID !== state.iCalUID) {
+    state.iCalUID = e.iCalUID;
+    const uid = uidKey(state);
+    if (uid) addTo(ledger.byUid, uid, state.key);
+  }
   state.organizerSelf = e.organizer ? e.organizer.self : state.organizerSelf;
+  state.clientAccepted = acceptedBefore || accepted;
   state.updated = e.updated;
   state.updatedMs = updatedMs;
   state.version = e.version;
+  state.seenAtMs = atMs;
   state.zone = view.zone;
   if (!decision.appointment) {
     state.startMs = view.startMs;
     state.endMs = view.endMs;
     if (wasAppointment) pending.push({ state, kind: 'not_a_session', at, detail: { reasons: decision.reasons } });
-    return;
+    return waitsForClient ? 'needs-known-client' : undefined;
   }
   if (client) ledger.knownClients.add(client.key);
   if (!wasAppointment) {
@@ -371,14 +497,17 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
     state.status = 'scheduled';
     state.presumed = false;
     state.cancel = null;
+    state.movedTo = null;
     pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
-    settle(ledger, state, view, client, atMs, ctx, pending, true, true);
+    settle(ledger, state, view, client, atMs, ctx, pending, true, true, acceptedBefore);
     return;
   }
+  let movedWhileCancelled = false;
   if (view.startMs !== previousStart) {
     state.startMs = view.startMs;
     state.endMs = view.endMs;
-    if (!isCancelled(state.status)) {
+    if (isCancelled(state.status)) movedWhileCancelled = true;
+    else {
       if (state.status === 'attended' && state.presumed) {
         state.status = 'scheduled'; // moved after it was presumed: the new time decides
         state.presumed = false;
@@ -388,7 +517,11 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   } else if (view.endMs !== state.endMs) {
     state.endMs = view.endMs;
   }
-  settle(ledger, state, view, client, atMs, ctx, pending, false, state.endMs !== previousEnd);
+  settle(ledger, state, view, client, atMs, ctx, pending, false, state.endMs !== previousEnd, acceptedBefore);
+  // Declined (or cancelled), then moved to a new time and back on: restored, and at the new time.
+  if (movedWhileCancelled && !isCancelled(state.status)) {
+    pending.push({ state, kind: 'rescheduled', at, detail: { from: iso(previousStart), to: iso(view.startMs) } });
+  }
 }
 
 /** Moves the state to what the event now says, with the transition that says so. */
@@ -403,6 +536,8 @@ function settle(
   fresh: boolean,
   /** The end moved (or is new): a scheduled session needs a new place in the presumption heap. */
   endChanged: boolean,
+  /** The client had accepted before this copy (a decline is then timed like a cancellation). */
+  acceptedBefore: boolean,
 ): void {
   const next = outcomeOf(view, client);
   const at = iso(atMs);
@@ -420,10 +555,16 @@ function settle(
     return;
   }
   if (next.status === 'cancelled' || next.status === 'declined') {
-    if (isCancelled(prev)) return; // already a cancellation: the first one seen stands
+    if (isCancelled(prev)) {
+      // Already a cancellation: its timing stands, but the therapist's mark may say who it was.
+      if (next.marked && state.cancel && next.by && next.by !== state.cancel.by) state.cancel = { ...state.cancel, by: next.by, reason: next.reason };
+      return;
+    }
+    // A decline of an invitation never accepted is the client's cancellation, but not timed as one.
+    const timed = next.status !== 'declined' || acceptedBefore;
     state.status = next.status;
     state.presumed = false;
-    state.cancel = cancelInfo(state, atMs, next.by ?? 'unknown', next.reason, ctx.rules.lateCancelMs);
+    state.cancel = cancelInfo(state, atMs, next.by ?? 'unknown', timed ? next.reason : `${next.reason} (the invitation was never accepted)`, ctx.rules.lateCancelMs, timed);
     pending.push({ state, kind: next.status, at, detail: cancelDetail(state.cancel) });
     return;
   }
@@ -439,28 +580,32 @@ function settle(
 }
 
 /**
- * Several future occurrences of one series cancelled in one round ("this and following" ended it):
- * one series transition instead of a cancellation each. Ended when the client has nothing booked
- * after; replaced when they do (the series was moved to another time).
+ * Several future occurrences of one series cancelled in one round ("this and following" ended it,
+ * or its master was deleted): one series transition instead of a cancellation each. Ended when the
+ * client has nothing booked after; replaced when they do (the series was moved to another time).
  */
 function collapseSeries(ledger: Ledger, groups: Map<string, Pending[]>, atMs: number, pending: Pending[]): void {
-  for (const [, cancels] of groups) {
+  for (const [seriesAddress, cancels] of groups) {
     if (cancels.length < 2) continue;
     const seriesId = cancels[0]!.state.seriesId;
     const client = cancels[0]!.state.client?.key ?? null;
     let stillBooked = false;
     let bookedAfter = false;
-    for (const s of ledger.appointments.values()) {
-      if (!s.decision.appointment || s.status !== 'scheduled' || s.startMs <= atMs) continue;
-      if (s.seriesId === seriesId && s.calendarId === cancels[0]!.state.calendarId) stillBooked = true;
-      else if (client && s.client?.key === client) bookedAfter = true;
+    for (const key of ledger.bySeries.get(seriesAddress) ?? []) {
+      const s = ledger.appointments.get(key);
+      if (s && s.decision.appointment && s.status === 'scheduled' && s.startMs > atMs) stillBooked = true;
     }
     if (stillBooked) continue; // some occurrences remain: these are single cancellations
+    if (client) {
+      for (const s of ledger.appointments.values()) {
+        if (s.decision.appointment && s.status === 'scheduled' && s.startMs > atMs && s.client?.key === client && !s.movedTo) bookedAfter = true;
+      }
+    }
     const dropped = new Set(cancels);
     for (let i = pending.length - 1; i >= 0; i--) if (dropped.has(pending[i]!)) pending.splice(i, 1);
     const first = cancels.reduce((a, b) => (a.state.startMs <= b.state.startMs ? a : b));
     for (const c of cancels) {
-      c.state.cancel = { ...c.state.cancel!, by: 'series', reason: 'the series was ended' };
+      c.state.cancel = { ...c.state.cancel!, by: 'series', late: false, reason: 'the series was ended' };
     }
     pending.push({
       state: first.state,

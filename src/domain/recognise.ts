@@ -161,7 +161,7 @@ function nameFromTitle(title: string, rules: Rules): { name: string; template: s
 function typeOf(view: EventView, rules: Rules, clientCount: number): string | null {
   const types = rules.settings.appointmentTypes;
   const lower = view.lowerCore;
-  for (const t of rules.typeNames) if (lower.includes(t.id) || lower.includes(t.name)) return t.id;
+  for (const t of rules.typeNames) if (t.re.test(lower)) return t.id;
   if (clientCount >= 2) {
     const couples = types.find((t) => t.id === 'couples');
     if (couples) return couples.id;

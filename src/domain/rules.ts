@@ -29,7 +29,7 @@ export interface Rules {
   reason(text: string): string;
   lateCancelMs: number;
   /** Appointment types with lower-cased names, to find one named in a title. */
-  typeNames: readonly { id: string; name: string }[];
+  typeNames: readonly { id: string; re: RegExp }[];
 }
 
 function escape(s: string): string {
@@ -83,6 +83,7 @@ export function compileRules(settings: PracticeSettings): Rules {
       return text;
     },
     lateCancelMs: settings.lateCancelHours * 3_600_000,
-    typeNames: settings.appointmentTypes.map((t) => ({ id: t.id, name: t.name.toLowerCase() })),
+    // A type is named in a title by its id or its name, as whole words ("Intakes" is not "intake").
+    typeNames: settings.appointmentTypes.map((t) => ({ id: t.id, re: wordsRegex([t.id, t.name])!.re })),
   };
 }
