@@ -1,6 +1,6 @@
 // The normalised calendar item every connector produces and everything after it reads: a live event
 // or a tombstone (DESIGN.md, Contracts). Zod schemas; nothing after a connector sees platform fields.
-import { DateTime, IANAZone } from 'luxon';
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 
 const zoneCache = new Map<string, boolean>();
@@ -21,9 +21,28 @@ function yearInRange(y: number): boolean {
   return y >= MIN_YEAR && y <= MAX_YEAR;
 }
 
-/** A real calendar date and time: Date.parse takes "2026-02-30" and rolls it over to March. */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * A real calendar date (and time of day) at the start of an ISO string that the caller's pattern
+ * already shaped: Date.parse takes "2026-02-30" and rolls it over to March, so check by hand.
+ */
 function realDateTime(s: string): boolean {
-  return DateTime.fromISO(s, { setZone: true }).isValid;
+  const y = Number(s.slice(0, 4));
+  const m = Number(s.slice(5, 7));
+  const d = Number(s.slice(8, 10));
+  if (m < 1 || m > 12 || d < 1) return false;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  if (d > (m === 2 && leap ? 29 : DAYS_IN_MONTH[m - 1]!)) return false;
+  if (s.length > 10) {
+    const hh = Number(s.slice(11, 13));
+    const mm = Number(s.slice(14, 16));
+    const ss = s[16] === ':' ? Number(s.slice(17, 19)) : 0;
+    if (hh > 23 || mm > 59 || ss > 59) return false;
+    const offset = /([+-])(\d{2}):(\d{2})$/.exec(s);
+    if (offset && (Number(offset[2]) > 23 || Number(offset[3]) > 59)) return false;
+  }
+  return true;
 }
 
 const instantString = z.string().refine(

@@ -85,9 +85,9 @@ export interface Ledger {
   /** Addresses an appointment moved away from → the last copy's updatedMs there (older copies are replays). */
   retired: Map<string, number>;
   /** "calendarId/seriesId" → the keys of its instances (deleting the series ends them). */
-  bySeries: Map<string, Set<string>>;
-  /** "iCalUID|originalStart" → keys of appointments with it (a move seen across rounds). */
-  byUid: Map<string, Set<string>>;
+  bySeries: Map<string, string[]>;
+  /** iCalUID → key(s) of appointments with it (a move seen across rounds); one key is the usual case. */
+  byUid: Map<string, string | string[]>;
   knownClients: Set<string>;
   /** Scheduled sessions by end time, for presuming attendance without scanning everything. */
   ends: EndHeap;
@@ -132,13 +132,26 @@ function calendarOf(ctx: LedgerContext, calendarId: string): CalendarInfo {
   return ctx.calendars.get(calendarId) ?? { role: 'mixed', name: calendarId, timeZone: ctx.defaultZone };
 }
 
-function addTo(index: Map<string, Set<string>>, k: string, key: string): void {
-  const set = index.get(k);
-  if (set) set.add(key);
-  else index.set(k, new Set([key]));
+function addTo(index: Map<string, string[]>, k: string, key: string): void {
+  const list = index.get(k);
+  if (!list) index.set(k, [key]);
+  else if (!list.includes(key)) list.push(key);
 }
 
-const uidKey = (s: { iCalUID: string | null; originalStart: string | null }) => (s.iCalUID ? `${s.iCalUID}|${s.originalStart}` : null);
+/** Like addTo, without an array for the (usual) single key. */
+function addUid(index: Map<string, string | string[]>, k: string, key: string): void {
+  const found = index.get(k);
+  if (found === undefined) index.set(k, key);
+  else if (typeof found === 'string') {
+    if (found !== key) index.set(k, [found, key]);
+  } else if (!found.includes(key)) found.push(key);
+}
+
+function uidKeys(index: Map<string, string | string[]>, k: string): readonly string[] {
+  const found = index.get(k);
+  return found === undefined ? [] : typeof found === 'string' ? [found] : found;
+}
+
 
 interface Pending {
   state: AppointmentState;
@@ -349,12 +362,11 @@ function applyGone(ledger: Ledger, item: Tombstone | LiveEvent, atMs: number, ct
 
 /** Another live appointment with the same iCalUID and instance on another calendar. */
 function movedTwin(ledger: Ledger, state: AppointmentState): AppointmentState | undefined {
-  const k = uidKey(state);
-  if (!k) return undefined;
-  for (const other of ledger.byUid.get(k) ?? []) {
+  if (!state.iCalUID) return undefined;
+  for (const other of uidKeys(ledger.byUid, state.iCalUID)) {
     if (other === state.key) continue;
     const o = ledger.appointments.get(other);
-    if (o && o.calendarId !== state.calendarId && o.decision.appointment && !o.movedTo && !isCancelled(o.status)) return o;
+    if (o && o.originalStart === state.originalStart && o.calendarId !== state.calendarId && o.decision.appointment && !o.movedTo && !isCancelled(o.status)) return o;
   }
   return undefined;
 }
@@ -457,8 +469,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
     ledger.appointments.set(key, state);
     ledger.byEvent.set(k, key);
     if (e.seriesId) addTo(ledger.bySeries, `${e.calendarId}/${e.seriesId}`, key);
-    const uid = uidKey(state);
-    if (uid) addTo(ledger.byUid, uid, key);
+    if (e.iCalUID) addUid(ledger.byUid, e.iCalUID, key);
     if (!decision.appointment) return waitsForClient ? 'needs-known-client' : undefined;
     if (client) ledger.knownClients.add(client.key);
     pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
@@ -474,8 +485,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   state.client = client;
   if (e.iCalUID && e.iCalUID !== state.iCalUID) {
     state.iCalUID = e.iCalUID;
-    const uid = uidKey(state);
-    if (uid) addTo(ledger.byUid, uid, state.key);
+    addUid(ledger.byUid, e.iCalUID, state.key);
   }
   state.organizerSelf = e.organizer ? e.organizer.self : state.organizerSelf;
   state.clientAccepted = acceptedBefore || accepted;
