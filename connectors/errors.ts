@@ -15,12 +15,15 @@ export class NeedsReauth extends ConnectorError {
   override readonly name = 'NeedsReauth';
 }
 
-/** The platform asks us to slow down; try again after `seconds`. */
+/**
+ * A transient failure (rate limit, 5xx, timeout, dropped connection): try again later. `seconds` is
+ * the platform's own Retry-After when it gave one; otherwise null and the caller backs off.
+ */
 export class RetryAfter extends ConnectorError {
   override readonly name = 'RetryAfter';
   constructor(
-    readonly seconds: number,
-    message = `the platform asked to retry after ${seconds} s`,
+    readonly seconds: number | null,
+    message = seconds === null ? 'a transient platform error' : `the platform asked to retry after ${seconds} s`,
   ) {
     super(message);
   }

@@ -1,6 +1,7 @@
 // The interfaces between the engine and the connectors. Connectors know nothing of src/: what they
 // must persist (credentials, token caches, channel records) they reach through these, which the
 // store implements and the engine hands in.
+import type { CalendarItem, ItemError } from './types.js';
 
 export type Provider = 'google' | 'microsoft';
 
@@ -13,4 +14,51 @@ export interface CredentialStore {
   save(credentials: string): Promise<void>;
   /** The grant is gone: the connection stops working until the therapist consents again. */
   markNeedsReauth(reason: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calendars
+
+
+/** A calendar as the platform lists it. */
+export interface RemoteCalendar {
+  id: string;
+  name: string;
+  timeZone: string;
+  primary: boolean;
+  /** Whether we may read its events (not only free/busy). */
+  canRead: boolean;
+  canWrite: boolean;
+}
+
+/** One page of a sync: normalised items, the ones that failed normalisation, and what comes next. */
+export interface SyncPage {
+  items: CalendarItem[];
+  rejected: ItemError[];
+  /** More pages of this listing follow. */
+  nextPageToken: string | null;
+  /** On the last page: the cursor for the next incremental sync. */
+  nextCursor: string | null;
+}
+
+/** A push channel (Google) or subscription (Graph) as we record it. */
+export interface ChannelRecord {
+  channelId: string;
+  resourceId: string | null;
+  expiresAt: Date;
+}
+
+/**
+ * What the sync loop needs of a platform. Stateless about progress: the caller keeps the cursor.
+ * Throws connectors/errors.ts types: CursorExpired (resync fully), NeedsReauth, RetryAfter,
+ * NotFound, Forbidden.
+ */
+export interface CalendarConnector {
+  readonly provider: Provider;
+  listCalendars(): Promise<RemoteCalendar[]>;
+  /** A page of changes since `cursor` (null: everything), continuing at `pageToken` when given. */
+  syncPage(calendarId: string, opts: { cursor: string | null; pageToken: string | null }): Promise<SyncPage>;
+  /** Starts push for a calendar; the secret comes back in every notification. */
+  watch(calendarId: string, opts: { channelId: string; address: string; secret: string; expiresAt?: Date }): Promise<ChannelRecord>;
+  stopChannel(channel: { channelId: string; resourceId: string | null }): Promise<void>;
 }

@@ -69,6 +69,17 @@ export const envSchema = z.object({
   SESSIONKEEPER_KEY: z.string().min(1).optional(),
   SESSIONKEEPER_PREVIOUS_KEYS: z.string().optional(),
   SESSIONKEEPER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SESSIONKEEPER_PUBLIC_URL: z.url({ error: 'must be the https URL where this server is reached, e.g. https://sessionkeeper.example.org' }).optional(),
+  GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+  GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+  GOOGLE_REDIRECT_URI: z.url().optional(),
+  /** Another Calendar API root than Google's (a local emulator). */
+  GOOGLE_API_ROOT_URL: z.url().optional(),
+  GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
+  GOOGLE_OAUTH_AUTH_URL: z.url().optional(),
+  GOOGLE_OAUTH_REVOKE_URL: z.url().optional(),
+  /** Seconds between runs of the in-process sync worker of `npm start`. */
+  SESSIONKEEPER_WORKER_INTERVAL: z.coerce.number().min(0.05).max(3600).default(5),
 });
 
 export interface Config {
@@ -84,6 +95,18 @@ export interface Config {
   /** base64 keys that may still decrypt stored values during a rotation. */
   previousKeys: string[];
   logLevel: z.output<typeof envSchema>['SESSIONKEEPER_LOG_LEVEL'];
+  /** Where platforms reach this server (push notifications, OAuth callbacks). */
+  publicUrl: string | undefined;
+  google: GoogleConfig | undefined;
+  workerIntervalMs: number;
+}
+
+export interface GoogleConfig {
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  apiRootUrl: string | undefined;
+  endpoints: { oauth2TokenUrl?: string; oauth2AuthBaseUrl?: string; oauth2RevokeUrl?: string };
 }
 
 /** Reads the process environment (or a given one); throws InvalidInput naming each bad variable. */
@@ -103,6 +126,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       .map((k) => k.trim())
       .filter((k) => k !== ''),
     logLevel: parsed.SESSIONKEEPER_LOG_LEVEL,
+    publicUrl: parsed.SESSIONKEEPER_PUBLIC_URL?.replace(/\/+$/, ''),
+    google: googleConfig(parsed),
+    workerIntervalMs: parsed.SESSIONKEEPER_WORKER_INTERVAL * 1000,
+  };
+}
+
+function googleConfig(p: z.output<typeof envSchema>): GoogleConfig | undefined {
+  if (!p.GOOGLE_CLIENT_ID && !p.GOOGLE_CLIENT_SECRET) return undefined;
+  const issues: { path: string; message: string }[] = [];
+  if (!p.GOOGLE_CLIENT_ID) issues.push({ path: 'GOOGLE_CLIENT_ID', message: 'must be set with GOOGLE_CLIENT_SECRET' });
+  if (!p.GOOGLE_CLIENT_SECRET) issues.push({ path: 'GOOGLE_CLIENT_SECRET', message: 'must be set with GOOGLE_CLIENT_ID' });
+  const base = p.SESSIONKEEPER_PUBLIC_URL?.replace(/\/+$/, '');
+  const redirectUri = p.GOOGLE_REDIRECT_URI ?? (base ? `${base}/oauth/google/callback` : undefined);
+  if (!redirectUri) issues.push({ path: 'GOOGLE_REDIRECT_URI', message: 'must be set, or SESSIONKEEPER_PUBLIC_URL from which it is made' });
+  if (issues.length > 0) throw new InvalidInput('invalid environment', issues);
+  return {
+    clientId: p.GOOGLE_CLIENT_ID!,
+    clientSecret: p.GOOGLE_CLIENT_SECRET!,
+    redirectUri: redirectUri!,
+    apiRootUrl: p.GOOGLE_API_ROOT_URL,
+    endpoints: {
+      ...(p.GOOGLE_OAUTH_TOKEN_URL ? { oauth2TokenUrl: p.GOOGLE_OAUTH_TOKEN_URL } : {}),
+      ...(p.GOOGLE_OAUTH_AUTH_URL ? { oauth2AuthBaseUrl: p.GOOGLE_OAUTH_AUTH_URL } : {}),
+      ...(p.GOOGLE_OAUTH_REVOKE_URL ? { oauth2RevokeUrl: p.GOOGLE_OAUTH_REVOKE_URL } : {}),
+    },
   };
 }
 

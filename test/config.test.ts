@@ -25,12 +25,29 @@ describe('environment', () => {
       key: undefined,
       previousKeys: [],
       logLevel: 'info',
+      publicUrl: undefined,
+      google: undefined,
+      workerIntervalMs: 5000,
     });
   });
 
   test('DATABASE_URL selects the server; previous keys are a comma list; empty variables count as unset', () => {
     const c = loadConfig({ DATABASE_URL: 'postgresql://u@db/sk', SESSIONKEEPER_PREVIOUS_KEYS: ' a , b,', PORT: '', SESSIONKEEPER_DATA_DIR: '/var/lib/sk' }, '/x');
     expect(c).toMatchObject({ mode: 'server', databaseUrl: 'postgresql://u@db/sk', previousKeys: ['a', 'b'], port: 8080, dataDir: '/var/lib/sk' });
+  });
+
+  test('Google needs its id and secret together, and a redirect URI (given, or made from the public URL)', () => {
+    expect(loadConfig({ GOOGLE_CLIENT_ID: 'id', GOOGLE_CLIENT_SECRET: 's', SESSIONKEEPER_PUBLIC_URL: 'https://sk.example.org/' }).google).toEqual({
+      clientId: 'id',
+      clientSecret: 's',
+      redirectUri: 'https://sk.example.org/oauth/google/callback',
+      apiRootUrl: undefined,
+      endpoints: {},
+    });
+    expect(issuesOf(() => loadConfig({ GOOGLE_CLIENT_ID: 'id' }))).toEqual([
+      { path: 'GOOGLE_CLIENT_SECRET', message: 'must be set with GOOGLE_CLIENT_ID' },
+      { path: 'GOOGLE_REDIRECT_URI', message: 'must be set, or SESSIONKEEPER_PUBLIC_URL from which it is made' },
+    ]);
   });
 
   test('bad variables are named with the rule they break', () => {
