@@ -11,6 +11,8 @@ export interface App {
   log: Logger;
   store: Store;
   opened: OpenedStore;
+  /** Wakes the in-process worker when work was queued (set by the server when it runs one). */
+  kick?: () => void;
   close(): Promise<void>;
 }
 

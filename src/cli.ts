@@ -1,11 +1,19 @@
 // The operator's command line: `sessionkeeper <command>`. Each command is a function of its
 // arguments and an output pair, so tests run it in-process; errors print one line, never a stack.
 import fs from 'node:fs';
+import http from 'node:http';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { sql } from 'kysely';
 import { openApp, type App } from './app.js';
 import { loadConfig } from './config.js';
 import { classify } from './domain/classify.js';
+import { consentUrl } from '../connectors/google/oauth.js';
+import { normaliseGoogleEvent } from '../connectors/google/normalise.js';
+import type { calendar_v3 } from '@googleapis/calendar';
+import { upkeepChannels } from './engine/channels.js';
+import { completeGoogleConnect, refreshCalendars } from './engine/connect.js';
+import { googleOAuth, platformConnectors, requireGoogle, signState } from './engine/platforms.js';
+import { recordSyncError, syncCalendar } from './engine/sync.js';
 import { describeError, InvalidInput } from './errors.js';
 import { createLogger } from './log.js';
 import { generateKey, pruneFolderKeys, setFolderCurrent, writeFolderKey } from './secrets.js';
@@ -116,19 +124,23 @@ const commands: Record<string, Command> = {
   classify: {
     summary: 'recognise appointments and their outcomes in rounds of calendar items (JSON on stdin)',
     usage: [
-      'sessionkeeper classify --settings practice.json [--now INSTANT] [--from INSTANT] [--to INSTANT] < rounds.json',
+      'sessionkeeper classify --settings practice.json [--from normalised|google] [--now INSTANT] [--since INSTANT] [--until INSTANT] < rounds.json',
+      '  --from google: the items are raw Google events.list items, normalised as the connector does;',
+      '  each round may name its "calendarId" (default "primary"); a malformed item is reported by id and skipped.',
       '  rounds.json: [{"at": "2026-03-02T09:00:00Z", "items": [normalised events or tombstones]}, ...] in time order.',
       '  practice.json: the practice settings, plus "calendars" ([{id, name, role, timeZone}]) and "clientLinks".',
-      '  --now fixes the clock (default: now), so the output is reproducible; --from/--to bound the practice figures.',
+      '  --now fixes the clock (default: now), so the output is reproducible; --since/--until bound the practice figures.',
       '  Prints one JSON document: each event with its decision, client, transitions and state; clients; practice.',
     ].join('\n'),
     async run(args, io) {
-      const { values } = parse(args, { settings: { type: 'string' }, now: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } });
+      const { values } = parse(args, { settings: { type: 'string' }, now: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, from: { type: 'string' } });
+      const source = values['from'] ?? 'normalised';
+      if (source !== 'normalised' && source !== 'google') throw new InvalidInput(`--from must be normalised or google (got ${JSON.stringify(source)})`);
       if (typeof values['settings'] !== 'string') throw new InvalidInput('classify needs --settings practice.json');
       const practice = readJson(values['settings'], 'the practice file');
       const rounds = parseJson(await (io.stdin ?? readStdin)(), 'the rounds on standard input');
       const now = typeof values['now'] === 'string' ? values['now'] : new Date().toISOString();
-      for (const flag of ['now', 'from', 'to'] as const) {
+      for (const flag of ['now', 'since', 'until'] as const) {
         const v = flag === 'now' ? now : values[flag];
         if (typeof v === 'string' && (Number.isNaN(Date.parse(v)) || !/T.*(Z|[+-]\d{2}:\d{2})$/.test(v))) {
           throw new InvalidInput(`--${flag} must be an RFC 3339 instant with an offset, e.g. 2026-03-02T09:00:00Z (got ${JSON.stringify(v)})`);
@@ -136,12 +148,143 @@ const commands: Record<string, Command> = {
       }
       const report = classify(practice, rounds, {
         now,
-        ...(typeof values['from'] === 'string' ? { from: values['from'] } : {}),
-        ...(typeof values['to'] === 'string' ? { to: values['to'] } : {}),
+        ...(source === 'google'
+          ? {
+              // Raw events.list items: the round names the calendar ("calendarId", default "primary").
+              parseItem: (raw: unknown, round: { calendarId: string | undefined; timeZone: string }) =>
+                typeof raw === 'object' && raw !== null
+                  ? normaliseGoogleEvent(raw as calendar_v3.Schema$Event, round.calendarId ?? 'primary', round.timeZone)
+                  : { ok: false as const, error: { eventId: '(no id)', field: '(item)', reason: 'must be an events.list item (an object)' } },
+            }
+          : {}),
+        ...(typeof values['since'] === 'string' ? { from: values['since'] } : {}),
+        ...(typeof values['until'] === 'string' ? { to: values['until'] } : {}),
       });
       for (const r of report.rejected) io.stderr(`skipped item ${r.index} of round ${r.round} (event ${r.eventId}): ${r.field}: ${r.reason}`);
       io.stdout(JSON.stringify(report, null, 2));
       return 0;
+    },
+  },
+  connect: {
+    summary: 'connect a Google account: prints the consent URL and finishes on its callback',
+    usage: [
+      'sessionkeeper connect google [--timeout SECONDS]',
+      '  Open the printed URL, consent, and Google sends the browser back to GOOGLE_REDIRECT_URI, where',
+      '  this command listens (use a redirect URI on this machine, e.g. http://127.0.0.1:8080/oauth/google/callback).',
+      '  With the server running, open SESSIONKEEPER_PUBLIC_URL/oauth/google/start instead.',
+    ].join('\n'),
+    async run(args, io) {
+      const { values, positionals } = parseWithPositionals(args, { timeout: { type: 'string' } });
+      if (positionals.length !== 1 || positionals[0] !== 'google') throw new InvalidInput('connect takes the platform: sessionkeeper connect google');
+      const timeoutMs = values['timeout'] === undefined ? 600_000 : Number(values['timeout']) * 1000;
+      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidInput('--timeout must be a number of seconds');
+      return withApp(io, 'sessionkeeper connect google', async (app) => {
+        const google = requireGoogle(app.config);
+        const state = signState(app.store, app.store.now());
+        const redirect = new URL(google.redirectUri);
+        // A redirect to this machine is served where it points; a public one reaches this process
+        // through the proxy on PORT, as it would reach the server.
+        const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(redirect.hostname);
+        const listen = loopback ? { host: '127.0.0.1', port: Number(redirect.port || 80) } : { host: '0.0.0.0', port: app.config.port };
+        const code = await waitForCallback(redirect, listen, state, timeoutMs, () => {
+          io.stdout(`Open this URL in a browser and consent:\n${consentUrl(googleOAuth(google), state)}`);
+          io.stderr(`waiting for Google to call back on ${redirect.origin}${redirect.pathname} ...`);
+        });
+        const connected = await completeGoogleConnect(app.store, app.config, platformConnectors(app.config, app.store), code);
+        io.stdout(`connected: therapist ${connected.therapistId}${connected.newTherapist ? ' (new)' : ''}, connection ${connected.connectionId}`);
+        for (const c of connected.calendars) io.stdout(`  ${c.id}  ${c.role.padEnd(9)}  ${c.name}`);
+        io.stdout('Give calendars their roles with `sessionkeeper calendars --set ID=practice|mixed|busy_only|ignored`, then run `sessionkeeper sync`.');
+        return 0;
+      });
+    },
+  },
+  calendars: {
+    summary: 'list the connected calendars and their roles; refresh them from the platform, or set a role',
+    usage: 'sessionkeeper calendars [--refresh] [--set CALENDAR=practice|mixed|busy_only|ignored ...] [--json]',
+    async run(args, io) {
+      const { values } = parse(args, { refresh: { type: 'boolean' }, set: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+      const sets = (values['set'] as unknown as string[] | undefined) ?? [];
+      const roles = ['practice', 'mixed', 'busy_only', 'ignored'] as const;
+      const changes = sets.map((s) => {
+        const [id, role] = s.split('=');
+        if (!id || !role || !(roles as readonly string[]).includes(role)) throw new InvalidInput(`--set ${s}: must be CALENDAR=${roles.join('|')}`);
+        return { id, role: role as (typeof roles)[number] };
+      });
+      return withApp(io, 'sessionkeeper calendars', async (app) => {
+        const db = app.store.db;
+        if (values['refresh']) {
+          const connectors = platformConnectors(app.config, app.store);
+          for (const c of await db.selectFrom('connections').select(['id', 'therapist_id', 'provider']).where('status', '=', 'ok').execute()) {
+            await refreshCalendars(app.store, connectors, c);
+          }
+        }
+        for (const change of changes) {
+          const updated = await db
+            .updateTable('calendars')
+            .set({ role: change.role, updated_at: app.store.now() })
+            .where((eb) => eb.or([eb('id', '=', isUuid(change.id) ? change.id : '00000000-0000-0000-0000-000000000000'), eb('provider_calendar_id', '=', change.id)]))
+            .executeTakeFirst();
+          if (updated.numUpdatedRows === 0n) throw new InvalidInput(`--set: no calendar ${change.id}`);
+        }
+        const rows = await db
+          .selectFrom('calendars as c')
+          .innerJoin('connections as k', 'k.id', 'c.connection_id')
+          .select(['c.id', 'c.provider_calendar_id', 'c.name', 'c.role', 'c.time_zone', 'c.last_sync_at', 'c.last_error', 'k.provider', 'k.account_email', 'k.status'])
+          .orderBy('k.account_email')
+          .orderBy('c.name')
+          .execute();
+        if (values['json']) io.stdout(JSON.stringify(rows, null, 2));
+        else if (rows.length === 0) io.stdout('no calendars: connect an account with `sessionkeeper connect google`');
+        else {
+          for (const r of rows) {
+            const state = r.status !== 'ok' ? ` [connection ${r.status}]` : r.last_error ? ` [last sync failed: ${r.last_error}]` : r.last_sync_at ? ` [synced ${r.last_sync_at.toISOString()}]` : ' [not synced yet]';
+            io.stdout(`${r.id}  ${r.role.padEnd(9)}  ${r.provider}:${r.account_email ?? '?'}  ${r.name ?? r.provider_calendar_id}${state}`);
+          }
+        }
+        return 0;
+      });
+    },
+  },
+  sync: {
+    summary: 'sync the watched calendars now (incremental, or --full); keeps push channels alive',
+    usage: 'sessionkeeper sync [--full] [--calendar ID]',
+    async run(args, io) {
+      const { values } = parse(args, { full: { type: 'boolean' }, calendar: { type: 'string' } });
+      return withApp(io, 'sessionkeeper sync', async (app) => {
+        const connectors = platformConnectors(app.config, app.store);
+        let query = app.store.db
+          .selectFrom('calendars as c')
+          .innerJoin('connections as k', 'k.id', 'c.connection_id')
+          .select(['c.id', 'c.name', 'k.id as connection_id', 'k.therapist_id', 'k.provider'])
+          .where('c.role', '<>', 'ignored')
+          .where('k.status', '=', 'ok');
+        if (typeof values['calendar'] === 'string') {
+          const id = values['calendar'];
+          query = query.where((eb) => eb.or([eb('c.id', '=', isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'), eb('c.provider_calendar_id', '=', id)]));
+        }
+        const calendars = await query.execute();
+        if (calendars.length === 0) {
+          io.stdout('nothing to sync: no watched calendar of a working connection (see `sessionkeeper calendars`)');
+          return 0;
+        }
+        let failed = 0;
+        for (const cal of calendars) {
+          try {
+            const connector = await connectors.calendarConnector({ id: cal.connection_id, therapist_id: cal.therapist_id, provider: cal.provider });
+            const out = await syncCalendar(app.store, connector, cal.id, { full: values['full'] === true, log: app.log });
+            io.stdout(`${cal.name ?? cal.id}: ${out.mode}${out.cursorExpired ? ' (sync token expired)' : ''}, ${out.items.length} changes in ${out.pages} pages${out.deletedMeanwhile ? `, ${out.deletedMeanwhile} deleted meanwhile` : ''}${out.rejected.length ? `, ${out.rejected.length} malformed skipped` : ''}`);
+          } catch (err) {
+            failed++;
+            await recordSyncError(app.store, cal.id, err);
+            io.stderr(`${cal.name ?? cal.id}: ${describeError(err)}`);
+          }
+        }
+        if (app.config.publicUrl) {
+          const push = await upkeepChannels(app.store, connectors, { publicUrl: app.config.publicUrl, log: app.log });
+          io.stdout(`push: ${push.created} channels created, ${push.stopped} replaced${push.failed ? `, ${push.failed} failed` : ''}`);
+        }
+        return failed > 0 ? 1 : 0;
+      });
     },
   },
   'rotate-key': {
@@ -200,6 +343,49 @@ function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>)
   } catch (err) {
     throw new InvalidInput((err as Error).message);
   }
+}
+
+function parseWithPositionals(args: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true }) as { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  } catch (err) {
+    throw new InvalidInput((err as Error).message);
+  }
+}
+
+const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+
+/**
+ * Listens where Google sends the browser back, until a callback with our state arrives (or the
+ * time runs out). Other requests get a plain answer and do not end the wait.
+ */
+function waitForCallback(redirect: URL, listen: { host: string; port: number }, state: string, timeoutMs: number, ready: () => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', redirect.origin);
+      if (url.pathname !== redirect.pathname) {
+        res.writeHead(404).end();
+        return;
+      }
+      const code = url.searchParams.get('code');
+      if (url.searchParams.get('state') !== state || !code) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(url.searchParams.get('error') ? 'Google did not give access.' : 'This is not the consent we started.');
+        if (url.searchParams.get('error')) finish(new InvalidInput(`Google did not give access (${url.searchParams.get('error')})`));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('SessionKeeper: connected. You can close this page.');
+      finish(undefined, code);
+    });
+    const timer = setTimeout(() => finish(new InvalidInput(`no callback from Google within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    function finish(err?: Error, code?: string) {
+      clearTimeout(timer);
+      server.close();
+      if (err) reject(err);
+      else resolve(code!);
+    }
+    server.once('error', (err) => finish(new InvalidInput(`cannot listen on ${redirect.host} for the callback: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
+    server.listen(listen.port, listen.host, ready);
+  });
 }
 
 function noArgs(command: string, args: string[]): void {

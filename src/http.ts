@@ -2,6 +2,8 @@
 // here; every answer is JSON (or what a platform demands), and an error never shows a stack trace.
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import type { App } from './app.js';
+import { googleCallback, googleStart } from './surfaces/oauth/google.js';
+import { googleWebhook } from './surfaces/webhooks/google.js';
 
 export const FUNCTION_NAME = 'sessionkeeper';
 
@@ -12,6 +14,9 @@ export function routes(): Map<string, Route> {
   return new Map<string, Route>([
     ['GET /healthz', healthz],
     ['HEAD /healthz', healthz],
+    ['POST /webhooks/google', googleWebhook],
+    ['GET /oauth/google/start', googleStart],
+    ['GET /oauth/google/callback', googleCallback],
   ]);
 }
 

@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { openApp, type App } from './app.js';
 import { describeError } from './errors.js';
 import { createHandler, FUNCTION_NAME } from './http.js';
+import { platformConnectors } from './engine/platforms.js';
+import { SyncWorker } from './engine/worker.js';
 
 export interface Running {
   app: App;
@@ -17,6 +19,12 @@ export interface Running {
 
 export async function startServer(opts: { env?: NodeJS.ProcessEnv; command?: string } = {}): Promise<Running> {
   const app = await openApp({ env: opts.env ?? process.env, command: opts.command ?? 'sessionkeeper serve' });
+  // Until the engine's worker lands, queued calendar syncs run here, in-process.
+  const worker = new SyncWorker(
+    { store: app.store, connectors: platformConnectors(app.config, app.store), log: app.log, clock: app.clock, publicUrl: app.config.publicUrl },
+    app.config.workerIntervalMs,
+  );
+  app.kick = () => worker.kick();
   http(FUNCTION_NAME, createHandler(app));
   // The framework's own Express server for a registered function: its launcher cannot run our
   // start-up (lock, migrations, key check) before it listens, so we start the server ourselves.
@@ -28,10 +36,12 @@ export async function startServer(opts: { env?: NodeJS.ProcessEnv; command?: str
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : app.config.port;
   app.log.info({ port, backend: app.store.backend }, 'SessionKeeper is serving');
+  worker.start();
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await worker.stop();
       await app.close();
     })());
   return { app, server, port, stop };

@@ -132,6 +132,32 @@ describe('sessionkeeper classify', () => {
     expect(r4.err).toContain('cannot read the practice file');
   });
 
+  test('--from google takes raw events.list items, normalises them as the connector does, and skips a malformed one by id', async () => {
+    const raw = [
+      {
+        at: '2026-03-02T09:00:00Z',
+        calendarId: 'primary',
+        items: [
+          {
+            kind: 'calendar#event', etag: '"3181161784712000"', id: 'g1', status: 'confirmed', summary: 'Intake', iCalUID: 'g1@google.com',
+            created: '2026-03-01T10:00:00.000Z', updated: '2026-03-01T10:00:00.000Z',
+            start: { dateTime: '2026-03-03T10:00:00-05:00', timeZone: 'America/New_York' }, end: { dateTime: '2026-03-03T11:00:00-05:00', timeZone: 'America/New_York' },
+            organizer: { email: 'dr.lee@brightpath.example', self: true },
+            attendees: [{ email: 'dr.lee@brightpath.example', organizer: true, self: true, responseStatus: 'accepted' }, { email: 'jane@example.com', responseStatus: 'needsAction' }],
+          },
+          { kind: 'calendar#event', etag: '"1"', id: 'broken', status: 'confirmed', summary: 'Session', updated: '2026-03-01T10:00:00.000Z', end: { dateTime: '2026-03-03T11:00:00-05:00' } },
+        ],
+      },
+      { at: '2026-03-02T12:00:00Z', calendarId: 'primary', items: [{ kind: 'calendar#event', etag: '"2"', id: 'g1', status: 'cancelled' }] },
+    ];
+    const r = await run(['classify', '--from', 'google', '--settings', settingsFile, '--now', '2026-03-02T13:00:00Z'], {}, JSON.stringify(raw));
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.events[0]).toMatchObject({ eventId: 'g1', type: 'intake', client: { key: 'email:jane@example.com' } });
+    expect(report.events[0].transitions.map((t: { kind: string }) => t.kind)).toEqual(['scheduled', 'cancelled']);
+    expect(r.err).toContain('skipped item 1 of round 0 (event broken): start:');
+  });
+
   test('reads standard input when run as a command', () => {
     const root = path.resolve(import.meta.dirname, '..');
     const out = spawnSync(process.execPath, [path.join(root, 'bin/sessionkeeper.js'), 'classify', '--settings', settingsFile, '--now', '2026-03-05T00:00:00Z'], { input: JSON.stringify(rounds), encoding: 'utf8' });

@@ -29,7 +29,14 @@ export const practiceFileSchema = practiceSettingsSchema.extend({
 });
 export type PracticeFile = z.output<typeof practiceFileSchema>;
 
-export const roundsSchema = z.array(z.strictObject({ at: instant, items: z.array(z.unknown()) }));
+export const roundsSchema = z.array(
+  z.strictObject({
+    at: instant,
+    /** For raw platform items (which do not name their calendar): the calendar they came from. */
+    calendarId: z.string().min(1).optional(),
+    items: z.array(z.unknown()),
+  }),
+);
 
 export interface Rejected extends ItemError {
   round: number;
@@ -90,7 +97,7 @@ export interface ClassifyOptions {
   from?: string;
   to?: string;
   /** Turns one raw item into a normalised one (a connector's normaliser for --from google). */
-  parseItem?: (raw: unknown) => { ok: true; item: CalendarItem | null } | { ok: false; error: ItemError };
+  parseItem?: (raw: unknown, round: { calendarId: string | undefined; timeZone: string }) => { ok: true; item: CalendarItem | null } | { ok: false; error: ItemError };
 }
 
 export function classify(practiceInput: unknown, roundsInput: unknown, opts: ClassifyOptions): ClassifyReport {
@@ -99,7 +106,7 @@ export function classify(practiceInput: unknown, roundsInput: unknown, opts: Cla
   const nowMs = Date.parse(opts.now);
   const ctx = ledgerContext(practice);
   const ledger = createLedger(practice.clientLinks.flat().map(identityKey));
-  const parse = opts.parseItem ?? parseCalendarItem;
+  const parse = opts.parseItem ?? ((raw: unknown) => parseCalendarItem(raw));
   const rejected: Rejected[] = [];
   const transitions: Transition[] = [];
   let items = 0;
@@ -108,9 +115,10 @@ export function classify(practiceInput: unknown, roundsInput: unknown, opts: Cla
   const merged: { at: string; items: CalendarItem[] }[] = [];
   rounds.forEach((round, r) => {
     const parsed: CalendarItem[] = [];
+    const zone = (round.calendarId ? ctx.calendars.get(round.calendarId)?.timeZone : undefined) ?? ctx.defaultZone;
     round.items.forEach((raw, index) => {
       items++;
-      const result = parse(raw);
+      const result = parse(raw, { calendarId: round.calendarId, timeZone: zone });
       if (!result.ok) rejected.push({ round: r, index, ...result.error });
       else if (result.item) parsed.push(result.item);
     });

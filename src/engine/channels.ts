@@ -1,0 +1,88 @@
+// Push channels (Google) and subscriptions (Graph) per calendar: created when missing, replaced
+// before they expire (a calendar has two while one replaces the other), the old one stopped.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { CalendarConnector } from '../../connectors/port.js';
+import type { Logger } from '../log.js';
+import { recordPushChannel } from '../store/calendars.js';
+import type { Store } from '../store/store.js';
+
+/** Replace a channel this long before it expires (Google's live at most a week). */
+export const RENEW_BEFORE_MS = 24 * 3_600_000;
+
+export interface ChannelChange {
+  created: string | null;
+  stopped: string[];
+}
+
+/**
+ * Makes sure the calendar has a live channel that will not expire within RENEW_BEFORE_MS, at
+ * `address`. Channels are not renewable on Google: a new one is made and the old one stopped
+ * (API-NOTES). There is no API listing channels, so our record is the only one.
+ */
+export async function ensureChannel(
+  store: Store,
+  connector: CalendarConnector,
+  calendar: { id: string; provider_calendar_id: string },
+  opts: { address: string; log: Logger },
+): Promise<ChannelChange> {
+  const now = store.now();
+  const active = await store.db
+    .selectFrom('push_channels')
+    .select(['id', 'channel_id', 'resource_id', 'expires_at'])
+    .where('calendar_id', '=', calendar.id)
+    .where('status', '=', 'active')
+    .orderBy('expires_at', 'desc')
+    .execute();
+  const live = active.filter((c) => c.expires_at.getTime() > now.getTime());
+  if (live.some((c) => c.expires_at.getTime() - now.getTime() > RENEW_BEFORE_MS)) return { created: null, stopped: [] };
+
+  const secret = randomBytes(32).toString('base64url');
+  const channelId = randomUUID();
+  const channel = await connector.watch(calendar.provider_calendar_id, { channelId, address: opts.address, secret });
+  await recordPushChannel(store.db, { calendarId: calendar.id, provider: connector.provider, channelId: channel.channelId, resourceId: channel.resourceId, secret, expiresAt: channel.expiresAt, now });
+  const stopped: string[] = [];
+  for (const old of active) {
+    await store.db.updateTable('push_channels').set({ status: 'replaced' }).where('id', '=', old.id).execute();
+    try {
+      await connector.stopChannel({ channelId: old.channel_id, resourceId: old.resource_id });
+      await store.db.updateTable('push_channels').set({ status: 'stopped', stopped_at: store.now() }).where('id', '=', old.id).execute();
+      stopped.push(old.channel_id);
+    } catch (err) {
+      // Left "replaced": the next upkeep tries to stop it again; it expires by itself anyway.
+      opts.log.warn({ err, channelId: old.channel_id }, 'could not stop a replaced push channel');
+    }
+  }
+  return { created: channel.channelId, stopped };
+}
+
+/**
+ * Keeps push alive for every watched calendar of every working connection: a channel for each,
+ * renewed before it expires. Failures are logged per calendar; the rest go on.
+ */
+export async function upkeepChannels(
+  store: Store,
+  connectors: { calendarConnector(c: { id: string; therapist_id: string; provider: 'google' | 'microsoft' }): Promise<CalendarConnector> },
+  opts: { publicUrl: string; log: Logger },
+): Promise<{ created: number; stopped: number; failed: number }> {
+  const calendars = await store.db
+    .selectFrom('calendars as c')
+    .innerJoin('connections as k', 'k.id', 'c.connection_id')
+    .select(['c.id', 'c.provider_calendar_id', 'k.id as connection_id', 'k.therapist_id', 'k.provider'])
+    .where('c.role', '<>', 'ignored')
+    .where('k.status', '=', 'ok')
+    .execute();
+  const totals = { created: 0, stopped: 0, failed: 0 };
+  for (const cal of calendars) {
+    if (cal.provider !== 'google') continue; // Graph subscriptions come with the Microsoft connector
+    try {
+      const connector = await connectors.calendarConnector({ id: cal.connection_id, therapist_id: cal.therapist_id, provider: cal.provider });
+      const change = await ensureChannel(store, connector, cal, { address: `${opts.publicUrl}/webhooks/google`, log: opts.log });
+      if (change.created) totals.created++;
+      totals.stopped += change.stopped.length;
+    } catch (err) {
+      totals.failed++;
+      opts.log.warn({ err, calendarId: cal.id }, 'could not keep push alive for a calendar');
+    }
+  }
+  return totals;
+}

@@ -1,0 +1,100 @@
+// Connecting an account: finish the OAuth consent, find or create the therapist by the verified
+// identity (never by email), store the sealed credentials, and list the account's calendars.
+import { exchangeCode } from '../../connectors/google/oauth.js';
+import type { RemoteCalendar } from '../../connectors/port.js';
+import { defaultPracticeSettings, type Config } from '../config.js';
+import { resumeConnectionActions } from '../store/actions.js';
+import { audit } from '../store/audit.js';
+import { upsertCalendar } from '../store/calendars.js';
+import { createConnection, saveCredentials, setConnectionStatus } from '../store/connections.js';
+import { createPractice, createTherapist, findTherapistByIdentity } from '../store/practices.js';
+import type { CalendarRole } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { googleOAuth, requireGoogle, type ConnectorFactory } from './platforms.js';
+
+export interface Connected {
+  therapistId: string;
+  connectionId: string;
+  /** A new therapist (first sign-in) rather than a reconnection. */
+  newTherapist: boolean;
+  calendars: { id: string; name: string; role: CalendarRole }[];
+}
+
+/** The practice new therapists join: the only one in a solo installation, created on first use. */
+async function defaultPractice(store: Store): Promise<string> {
+  const existing = await store.db.selectFrom('practices').select('id').orderBy('created_at').limit(1).executeTakeFirst();
+  if (existing) return existing.id;
+  return (await createPractice(store.db, { name: 'My practice', settings: defaultPracticeSettings(), now: store.now() })).id;
+}
+
+export async function completeGoogleConnect(store: Store, config: Config, connectors: ConnectorFactory, code: string): Promise<Connected> {
+  const account = await exchangeCode(googleOAuth(requireGoogle(config)), code);
+  const now = store.now();
+  const identity = { provider: 'google' as const, subject: account.subject };
+  let therapist = await findTherapistByIdentity(store.db, identity);
+  const newTherapist = !therapist;
+  if (!therapist) {
+    const practiceId = await defaultPractice(store);
+    const created = await createTherapist(store.db, { practiceId, identity, ...(account.email ? { email: account.email } : {}), now });
+    therapist = { id: created.id, practiceId };
+  }
+  const existing = await store.db
+    .selectFrom('connections')
+    .select('id')
+    .where('therapist_id', '=', therapist.id)
+    .where('provider', '=', 'google')
+    .where('account_subject', '=', account.subject)
+    .executeTakeFirst();
+  let connectionId: string;
+  if (existing) {
+    connectionId = existing.id;
+    const ref = { therapistId: therapist.id, connectionId };
+    await saveCredentials(store.db, store.keyring, ref, account.credentials, now);
+    await store.db.updateTable('connections').set({ scopes: account.scopes, account_email: account.email, updated_at: now }).where('id', '=', connectionId).execute();
+    await setConnectionStatus(store.db, ref, 'ok', null, now);
+    await resumeConnectionActions(store.db, { ...ref, now });
+  } else {
+    connectionId = (
+      await createConnection(store.db, store.keyring, {
+        therapistId: therapist.id,
+        provider: 'google',
+        accountSubject: account.subject,
+        ...(account.email ? { accountEmail: account.email } : {}),
+        scopes: account.scopes,
+        credentials: account.credentials,
+        now,
+      })
+    ).id;
+  }
+  const calendars = await refreshCalendars(store, connectors, { id: connectionId, therapist_id: therapist.id, provider: 'google' });
+  return { therapistId: therapist.id, connectionId, newTherapist, calendars };
+}
+
+/**
+ * Lists the account's calendars into the store. New calendars: the primary one is "mixed" (sessions
+ * found by the rules); the others start "ignored" until the therapist gives them a role.
+ */
+export async function refreshCalendars(
+  store: Store,
+  connectors: ConnectorFactory,
+  connection: { id: string; therapist_id: string; provider: 'google' | 'microsoft' },
+): Promise<{ id: string; name: string; role: CalendarRole }[]> {
+  const connector = await connectors.calendarConnector(connection);
+  const remote: RemoteCalendar[] = await connector.listCalendars();
+  const out: { id: string; name: string; role: CalendarRole }[] = [];
+  for (const c of remote.filter((r) => r.canRead)) {
+    const row = await upsertCalendar(store.db, {
+      therapistId: connection.therapist_id,
+      connectionId: connection.id,
+      providerCalendarId: c.id,
+      name: c.name,
+      timeZone: c.timeZone,
+      role: c.primary ? 'mixed' : 'ignored',
+      now: store.now(),
+    });
+    const stored = await store.db.selectFrom('calendars').select('role').where('id', '=', row.id).executeTakeFirstOrThrow();
+    out.push({ id: row.id, name: c.name, role: stored.role });
+  }
+  await audit(store.db, { at: store.now(), therapistId: connection.therapist_id, actor: `therapist:${connection.therapist_id}`, action: 'read', subjectType: 'calendar_list', subjectId: connection.id, detail: { calendars: out.length } });
+  return out;
+}

@@ -1,0 +1,151 @@
+// The calendar sync loop every platform uses: under the calendar's lock, pull the pages since the
+// stored cursor; when the cursor expired, resync fully and turn stored events the platform no longer
+// has into tombstones; then store the snapshots and the new cursor in one transaction.
+import { CursorExpired } from '../../connectors/errors.js';
+import type { CalendarConnector } from '../../connectors/port.js';
+import type { CalendarItem, EventTime, ItemError, Tombstone } from '../../connectors/types.js';
+import { timeMs } from '../domain/recognise.js';
+import type { Logger } from '../log.js';
+import { upsertSnapshots, type SnapshotInput } from '../store/snapshots.js';
+import type { Store } from '../store/store.js';
+
+export interface SyncOutcome {
+  calendarId: string;
+  mode: 'full' | 'incremental';
+  /** The stored cursor had expired (410): this was a full resync with the id diff. */
+  cursorExpired: boolean;
+  pages: number;
+  /** Every item stored this round, tombstones from the diff included, in order. */
+  items: CalendarItem[];
+  /** Events stored before that the full resync no longer found (deleted meanwhile). */
+  deletedMeanwhile: number;
+  rejected: ItemError[];
+}
+
+function timeText(t: EventTime | null): string | null {
+  if (!t) return null;
+  return t.kind === 'instant' ? new Date(Date.parse(t.at)).toISOString() : t.kind === 'date' ? t.date : t.local;
+}
+
+/** A normalised item as a snapshot row: busy-only calendars keep the interval and nothing else. */
+export function snapshotOf(item: CalendarItem, calendarZone: string, busyOnly: boolean): SnapshotInput {
+  if (item.kind === 'tombstone') {
+    return { eventId: item.eventId, seriesId: item.seriesId, originalStart: timeText(item.originalStart), status: 'deleted', payload: null };
+  }
+  return {
+    eventId: item.eventId,
+    icalUid: item.iCalUID,
+    seriesId: item.seriesId,
+    originalStart: timeText(item.originalStart),
+    status: item.status,
+    version: item.version,
+    platformUpdatedAt: new Date(item.updated),
+    startAt: new Date(timeMs(item.start, calendarZone)),
+    endAt: new Date(timeMs(item.end, calendarZone)),
+    busy: item.status !== 'cancelled',
+    payload: busyOnly ? null : item,
+  };
+}
+
+/**
+ * Syncs one calendar (our id). Nothing is stored unless every page arrived: a failure part-way
+ * leaves the old cursor, and the next attempt starts again from it.
+ */
+export async function syncCalendar(
+  store: Store,
+  connector: CalendarConnector,
+  calendarId: string,
+  opts: { full?: boolean; log: Logger },
+): Promise<SyncOutcome> {
+  return store.withCalendarLock(calendarId, async () => {
+    const cal = await store.db
+      .selectFrom('calendars')
+      .select(['id', 'provider_calendar_id', 'cursor', 'role', 'time_zone'])
+      .where('id', '=', calendarId)
+      .executeTakeFirst();
+    if (!cal) throw new Error(`no calendar ${calendarId}`);
+    const zone = cal.time_zone ?? 'UTC';
+    let cursorExpired = false;
+    let mode: SyncOutcome['mode'] = opts.full || !cal.cursor ? 'full' : 'incremental';
+    let pulled: Awaited<ReturnType<typeof pull>>;
+    try {
+      pulled = await pull(connector, cal.provider_calendar_id, mode === 'incremental' ? cal.cursor : null);
+    } catch (err) {
+      if (!(err instanceof CursorExpired)) throw err;
+      cursorExpired = true;
+      mode = 'full';
+      opts.log.info({ calendarId }, 'sync token expired: full resync');
+      pulled = await pull(connector, cal.provider_calendar_id, null);
+    }
+    const items = pulled.items;
+    let deletedMeanwhile = 0;
+    if (mode === 'full') {
+      // A full listing has no tombstones for what was deleted since the last sync: what we stored
+      // and it no longer lists is gone (API-NOTES, Google 410; the same rule for Graph).
+      const seen = new Set(items.map((i) => i.eventId));
+      const stored = await store.db
+        .selectFrom('event_snapshots')
+        .select(['event_id', 'series_id', 'original_start'])
+        .where('calendar_id', '=', calendarId)
+        .where('status', '<>', 'deleted')
+        .execute();
+      for (const row of stored) {
+        if (seen.has(row.event_id)) continue;
+        const tombstone: Tombstone = { kind: 'tombstone', provider: connector.provider, calendarId: cal.provider_calendar_id, eventId: row.event_id, seriesId: row.series_id, originalStart: null };
+        items.push(tombstone);
+        deletedMeanwhile++;
+      }
+    }
+    const now = store.now();
+    const busyOnly = cal.role === 'busy_only';
+    await store.transaction(async (trx) => {
+      await upsertSnapshots(trx, store.keyring, calendarId, items.map((i) => snapshotOf(i, zone, busyOnly)), now);
+      await trx
+        .updateTable('calendars')
+        .set({
+          cursor: pulled.cursor,
+          last_sync_at: now,
+          ...(mode === 'full' ? { last_full_sync_at: now } : {}),
+          last_error: null,
+          last_error_at: null,
+          updated_at: now,
+        })
+        .where('id', '=', calendarId)
+        .execute();
+    });
+    if (pulled.rejected.length > 0) {
+      // Ids and fields only: no titles or addresses reach the log.
+      opts.log.warn({ calendarId, rejected: pulled.rejected.map((r) => ({ eventId: r.eventId, field: r.field, reason: r.reason })) }, 'skipped malformed events');
+    }
+    return { calendarId, mode, cursorExpired, pages: pulled.pages, items, deletedMeanwhile, rejected: pulled.rejected };
+  });
+}
+
+async function pull(connector: CalendarConnector, providerCalendarId: string, cursor: string | null) {
+  const items: CalendarItem[] = [];
+  const rejected: ItemError[] = [];
+  let pageToken: string | null = null;
+  let pages = 0;
+  for (;;) {
+    const page = await connector.syncPage(providerCalendarId, { cursor, pageToken });
+    pages++;
+    items.push(...page.items);
+    rejected.push(...page.rejected);
+    if (page.nextPageToken) {
+      pageToken = page.nextPageToken;
+      continue;
+    }
+    if (!page.nextCursor) throw new Error('the platform ended a listing without a cursor for the next sync');
+    return { items, rejected, pages, cursor: page.nextCursor };
+  }
+}
+
+/** Records why a calendar's sync failed (for the operator); no event data. */
+export async function recordSyncError(store: Store, calendarId: string, err: unknown): Promise<void> {
+  const now = store.now();
+  await store.db
+    .updateTable('calendars')
+    .set({ last_error: `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500), last_error_at: now, updated_at: now })
+    .where('id', '=', calendarId)
+    .execute();
+}
