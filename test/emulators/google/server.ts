@@ -1,0 +1,506 @@
+// A test emulator of the Google Calendar API v3 and Google's OAuth 2.0 endpoints, on node:http, driven by a Clock.
+// Behaviour follows the Calendar v3 discovery document, then /work/shared/API-NOTES.md and refs/google-examples.md.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DateTime } from 'luxon';
+import type { Clock } from '../../../src/clock.js';
+import { parseRfc3339 } from './datetime.js';
+import * as E from './errors.js';
+import { isObject, str, type Json } from './events.js';
+import { Faults, type Endpoint, type Fault, type FaultQueue, type FaultSpec } from './faults.js';
+import { OAuthServer } from './oauth.js';
+import { PushHub, type ChannelInfo, type Delivery } from './push.js';
+import { scopeAllows } from './scopes.js';
+import { CalendarStore, USER_ACTOR, type AccessRole, type Actor, type CalendarEntry, type Query } from './store.js';
+
+export type { FaultSpec, FaultQueue, Fault, ChannelInfo, Delivery };
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string | string[]>;
+  bodyBytes: number;
+  responseBytes: number;
+  /** HTTP status answered; 0 when the connection was dropped (fault) or never answered. */
+  status: number;
+  /** Emulator clock (ISO, UTC) when the request arrived. */
+  at: string;
+}
+
+export interface GoogleEmulator {
+  /** 'http://127.0.0.1:PORT/' (rootUrl for @googleapis/calendar). */
+  url: string;
+  tokenUrl: string;
+  revokeUrl: string;
+  authUrl: string;
+  /** The only OAuth client it accepts. */
+  clientId: string;
+  clientSecret: string;
+  close(): Promise<void>;
+  addAccount(a: { sub: string; email: string }): void;
+  /** As if the user consented on Google's page: returns a one-time auth code for these scopes and redirect_uri. */
+  authorize(sub: string, scopes: string[], redirectUri: string): string;
+  /** Refresh tokens of the account now answer invalid_grant (and its access tokens 401). */
+  revokeAll(sub: string): void;
+  /** Access tokens answer 401 until refreshed. */
+  expireAccessTokens(sub?: string): void;
+  addCalendar(
+    sub: string,
+    c: { id: string; summary: string; timeZone: string; primary?: boolean; accessRole?: AccessRole; backgroundColor?: string },
+  ): void;
+  /** The user's own edits (as in the Calendar UI), each bumping the calendar's change log and sending push. */
+  insertEvent(calendarId: string, body: Record<string, unknown>): Record<string, unknown>;
+  patchEvent(calendarId: string, eventId: string, patch: Record<string, unknown>): Record<string, unknown>;
+  deleteEvent(calendarId: string, eventId: string): void;
+  moveEvent(calendarId: string, eventId: string, destinationCalendarId: string): Record<string, unknown>;
+  /** Every sync token issued so far for the calendar answers 410. */
+  expireSyncTokens(calendarId: string): void;
+  faults: FaultQueue;
+  requests: RecordedRequest[];
+  channels(): ChannelInfo[];
+  /** Every push notification sent so far, with the receiver's answer (addition to the brief's API). */
+  notifications(): Delivery[];
+  /** Waits until every push notification sent so far has been answered (or failed). */
+  settled(): Promise<void>;
+}
+
+const CLIENT_ID = 'sk-test-client';
+const CLIENT_SECRET = 'sk-test-secret';
+const CALENDAR_PREFIX = '/calendar/v3/';
+
+const WRITE_ROLES: ReadonlySet<AccessRole> = new Set(['owner', 'writer']);
+const SEND_UPDATES = new Set(['all', 'externalOnly', 'none']);
+
+function parseQuery(u: URL): Query {
+  const out: Query = {};
+  for (const [k, v] of u.searchParams) {
+    const prev = out[k];
+    if (prev === undefined) out[k] = v;
+    else out[k] = Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}
+
+function one(q: Query, k: string): string | undefined {
+  const v = q[k];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+interface Route {
+  id: string;
+  calendarId?: string;
+  eventId?: string;
+}
+
+/** Maps a calendar/v3 path and method to the discovery document's method id. */
+function route(method: string, segs: string[]): Route | undefined {
+  const [a, b, c, d, e] = segs;
+  const n = segs.length;
+  if (a === 'users' && b === 'me' && c === 'calendarList') {
+    if (n === 3 && method === 'GET') return { id: 'calendarList.list' };
+    if (n === 4 && method === 'GET') return { id: 'calendarList.get', calendarId: d! };
+    return undefined;
+  }
+  if (a === 'channels' && b === 'stop' && n === 2 && method === 'POST') return { id: 'channels.stop' };
+  if (a === 'freeBusy' && n === 1 && method === 'POST') return { id: 'freebusy.query' };
+  if (a === 'calendars' && b !== undefined && c === 'events') {
+    if (n === 3) {
+      if (method === 'GET') return { id: 'events.list', calendarId: b };
+      if (method === 'POST') return { id: 'events.insert', calendarId: b };
+      return undefined;
+    }
+    if (n === 4 && d === 'watch' && method === 'POST') return { id: 'events.watch', calendarId: b };
+    if (n === 4) {
+      const byMethod: Record<string, string> = { GET: 'events.get', PATCH: 'events.patch', PUT: 'events.update', DELETE: 'events.delete' };
+      const id = byMethod[method];
+      return id ? { id, calendarId: b, eventId: d! } : undefined;
+    }
+    if (n === 5 && e === 'instances' && method === 'GET') return { id: 'events.instances', calendarId: b, eventId: d! };
+    if (n === 5 && e === 'move' && method === 'POST') return { id: 'events.move', calendarId: b, eventId: d! };
+  }
+  return undefined;
+}
+
+export async function startGoogleEmulator(opts: { clock: Clock; host?: string }): Promise<GoogleEmulator> {
+  const clock = opts.clock;
+  const host = opts.host ?? '127.0.0.1';
+  const faults = new Faults();
+  const requests: RecordedRequest[] = [];
+  const oauth = new OAuthServer(clock, CLIENT_ID, CLIENT_SECRET);
+  const push = new PushHub(clock);
+  const store = new CalendarStore(clock, (calendarId) => push.notify(calendarId));
+  const calendarListPages = new Map<string, { fingerprint: string; offset: number }>();
+  let baseUrl = '';
+
+  function send(res: http.ServerResponse, rec: RecordedRequest, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+    const data = body === undefined ? '' : JSON.stringify(body, null, 1);
+    const h: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(data) };
+    if (body !== undefined) h['Content-Type'] = 'application/json; charset=UTF-8';
+    res.writeHead(status, h);
+    res.end(data);
+    rec.status = status;
+    rec.responseBytes = Buffer.byteLength(data);
+  }
+
+  function sendError(res: http.ServerResponse, rec: RecordedRequest, err: unknown): void {
+    if (err instanceof E.GoogleApiError) {
+      const headers: Record<string, string> = { ...err.headers };
+      if (err.code === 401) headers['WWW-Authenticate'] = 'Bearer realm="https://accounts.google.com/", error="invalid_token"';
+      send(res, rec, err.code, err.body(), headers);
+    } else if (err instanceof E.OAuthError) {
+      send(res, rec, err.httpStatus, err.body(), { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate' });
+    } else {
+      const e = new E.GoogleApiError(500, `Emulator error: ${(err as Error).message}`, [{ domain: 'global', reason: 'backendError', message: 'Backend Error' }], 'INTERNAL');
+      send(res, rec, 500, e.body());
+    }
+  }
+
+  /** The answer a queued fault forces (drop and delay are handled by the caller). */
+  function faultError(fault: Fault, endpoint: Endpoint): E.GoogleApiError | E.OAuthError {
+    const retry = (s: number | undefined): Record<string, string> => (s === undefined ? {} : { 'Retry-After': String(s) });
+    if ('invalidGrant' in fault) return E.invalidGrant();
+    if (!('status' in fault)) throw new Error('unreachable fault');
+    if (endpoint === 'token') {
+      switch (fault.status) {
+        case 401:
+          return E.invalidClient();
+        case 429:
+        case 403:
+          return new E.OAuthError(fault.status, 'rate_limit_exceeded', 'Rate Limit Exceeded');
+        case 410:
+          return new E.OAuthError(400, 'invalid_grant', 'Token has been expired or revoked.');
+        default:
+          return new E.OAuthError(fault.status, 'internal_failure', 'Backend Error');
+      }
+    }
+    switch (fault.status) {
+      case 401:
+        return E.authError();
+      case 410:
+        return E.fullSyncRequired();
+      case 429:
+        return E.tooManyRequests(retry(fault.retryAfter));
+      case 403:
+        return E.rateLimited403(fault.reason, retry(fault.retryAfter));
+      default:
+        return E.serverError(fault.status);
+    }
+  }
+
+  function parseJsonBody(body: Buffer): Json {
+    if (body.length === 0) return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw E.parseError();
+    }
+    if (!isObject(parsed)) throw E.parseError();
+    return parsed;
+  }
+
+  function calendarEntryItem(entry: CalendarEntry): Json {
+    const cal = store.calendar(entry.calendarId);
+    const item: Json = {
+      kind: 'calendar#calendarListEntry',
+      etag: entry.etag,
+      id: cal.id,
+      summary: cal.summary,
+      timeZone: cal.timeZone,
+      backgroundColor: entry.backgroundColor,
+      accessRole: entry.accessRole,
+    };
+    if (entry.primary) item['primary'] = true;
+    return item;
+  }
+
+  function handleCalendar(r: Route, method: string, query: Query, body: Buffer, authorization: string | undefined): { status: number; body?: unknown } {
+    const { account, scopes } = oauth.authenticate(authorization);
+    if (!scopeAllows(scopes, r.id)) throw E.insufficientPermissions();
+    const sub = account.sub;
+
+    if (r.id === 'calendarList.list') {
+      const minRole = one(query, 'minAccessRole');
+      const rank: Record<AccessRole, number> = { freeBusyReader: 0, reader: 1, writer: 2, owner: 3 };
+      if (minRole !== undefined && !(minRole in rank)) throw E.invalid(`Invalid value for minAccessRole: ${minRole}`);
+      const entries = [...(store.entries.get(sub)?.values() ?? [])].filter(
+        (e) => minRole === undefined || rank[e.accessRole] >= rank[minRole as AccessRole],
+      );
+      const maxRaw = one(query, 'maxResults');
+      if (maxRaw !== undefined && !/^\d+$/.test(maxRaw)) throw E.invalid(`Invalid value for maxResults: ${maxRaw}`);
+      const max = Math.min(maxRaw === undefined ? 100 : Math.max(1, Number.parseInt(maxRaw, 10)), 250);
+      const fingerprint = `${sub}|${minRole ?? ''}`;
+      let offset = 0;
+      const pageToken = one(query, 'pageToken');
+      if (pageToken !== undefined) {
+        const p = calendarListPages.get(pageToken);
+        if (!p || p.fingerprint !== fingerprint) throw E.invalid('Invalid page token value.');
+        offset = p.offset;
+      }
+      const page = entries.slice(offset, offset + max);
+      const res: Json = { kind: 'calendar#calendarList', etag: `"p3${entries.length.toString(32)}${offset.toString(32)}0g"` };
+      if (offset + page.length < entries.length) {
+        const token = Buffer.from(`${Math.random()}:${offset + page.length}`).toString('base64');
+        calendarListPages.set(token, { fingerprint, offset: offset + page.length });
+        res['nextPageToken'] = token;
+      }
+      res['items'] = page.map(calendarEntryItem);
+      return { status: 200, body: res };
+    }
+
+    if (r.id === 'channels.stop') {
+      push.stop(parseJsonBody(body));
+      return { status: 204 };
+    }
+
+    if (r.id === 'freebusy.query') {
+      const req = parseJsonBody(body);
+      const timeMin = parseRfc3339(str(req['timeMin']) ?? '');
+      const timeMax = parseRfc3339(str(req['timeMax']) ?? '');
+      if (!timeMin) throw E.required('Missing timeMin.');
+      if (!timeMax) throw E.required('Missing timeMax.');
+      if (timeMax.toMillis() <= timeMin.toMillis()) throw E.timeRangeEmpty();
+      if (timeMax.diff(timeMin, 'days').days > 90) {
+        throw new E.GoogleApiError(400, 'The requested time range is too long.', [
+          { domain: 'calendar', reason: 'timeRangeTooLong', message: 'The requested time range is too long.' },
+        ], 'INVALID_ARGUMENT');
+      }
+      const calendars: Json = {};
+      for (const it of Array.isArray(req['items']) ? req['items'] : []) {
+        const id = isObject(it) ? str(it['id']) : undefined;
+        if (id === undefined) continue;
+        const entry = store.entryFor(sub, id);
+        calendars[id] = entry
+          ? { busy: store.busy(entry.calendarId, timeMin, timeMax) }
+          : { errors: [{ domain: 'global', reason: 'notFound' }], busy: [] };
+      }
+      const iso = (d: DateTime): string => d.toUTC().toISO() ?? '';
+      return { status: 200, body: { kind: 'calendar#freeBusy', timeMin: iso(timeMin), timeMax: iso(timeMax), calendars } };
+    }
+
+    const entry = store.entryFor(sub, r.calendarId ?? '');
+    if (!entry) throw E.notFound();
+    const calId = entry.calendarId;
+    if (r.id === 'calendarList.get') return { status: 200, body: calendarEntryItem(entry) };
+
+    const sendUpdates = one(query, 'sendUpdates');
+    if (sendUpdates !== undefined && !SEND_UPDATES.has(sendUpdates)) throw E.invalid(`Invalid value for sendUpdates: ${sendUpdates}`);
+    const cdv = one(query, 'conferenceDataVersion');
+    if (cdv !== undefined && cdv !== '0' && cdv !== '1') throw E.invalid(`Invalid value for conferenceDataVersion: ${cdv}`);
+    const actor: Actor = { origin: 'api', email: account.email, conferenceDataVersion: cdv === '1' ? 1 : 0 };
+    const needWriter = (): void => {
+      if (!WRITE_ROLES.has(entry.accessRole)) throw E.requiredAccessLevel();
+    };
+    const maxAttendeesRaw = one(query, 'maxAttendees');
+    const maxAttendees = maxAttendeesRaw === undefined ? undefined : Number.parseInt(maxAttendeesRaw, 10);
+    if (maxAttendees !== undefined && (!Number.isFinite(maxAttendees) || maxAttendees < 1)) throw E.invalid('Invalid value for maxAttendees.');
+
+    switch (r.id) {
+      case 'events.list':
+        return { status: 200, body: store.list(calId, query, entry.accessRole) };
+      case 'events.get':
+        return { status: 200, body: store.get(calId, r.eventId!, maxAttendees, entry.accessRole) };
+      case 'events.instances':
+        return { status: 200, body: store.instances(calId, r.eventId!, query, entry.accessRole) };
+      case 'events.insert':
+        needWriter();
+        return { status: 200, body: store.insert(calId, parseJsonBody(body), actor) };
+      case 'events.patch':
+        needWriter();
+        return { status: 200, body: store.patch(calId, r.eventId!, parseJsonBody(body), actor) };
+      case 'events.update':
+        needWriter();
+        return { status: 200, body: store.update(calId, r.eventId!, parseJsonBody(body), actor) };
+      case 'events.delete':
+        needWriter();
+        store.delete(calId, r.eventId!);
+        return { status: 204 };
+      case 'events.move': {
+        needWriter();
+        const destination = one(query, 'destination');
+        if (!destination) throw E.required('Required parameter: destination');
+        const dest = store.entryFor(sub, destination);
+        if (!dest) throw E.notFound();
+        if (!WRITE_ROLES.has(dest.accessRole)) throw E.requiredAccessLevel();
+        return { status: 200, body: store.move(calId, r.eventId!, dest.calendarId) };
+      }
+      case 'events.watch': {
+        const resourceUri = `${baseUrl}calendar/v3/calendars/${encodeURIComponent(r.calendarId ?? calId)}/events?alt=json`;
+        return { status: 200, body: push.watch(calId, resourceUri, parseJsonBody(body)) };
+      }
+      default:
+        throw E.notFound();
+    }
+  }
+
+  function formOf(req: http.IncomingMessage, body: Buffer): URLSearchParams {
+    const type = req.headers['content-type'] ?? '';
+    if (type.includes('application/json')) {
+      const j = parseJsonBody(body);
+      const out = new URLSearchParams();
+      for (const [k, v] of Object.entries(j)) if (typeof v === 'string') out.set(k, v);
+      return out;
+    }
+    return new URLSearchParams(body.toString('utf8'));
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const u = new URL(req.url ?? '/', 'http://emulator.invalid');
+    const path = u.pathname;
+    const query = parseQuery(u);
+    const rec: RecordedRequest = {
+      method,
+      path,
+      query,
+      bodyBytes: 0,
+      responseBytes: 0,
+      status: 0,
+      at: clock.now().toUTC().toISO() ?? '',
+    };
+    requests.push(rec);
+    const body = await readBody(req);
+    rec.bodyBytes = body.length;
+    const endpoint: Endpoint = path.startsWith(CALENDAR_PREFIX) ? 'calendar' : path === '/token' ? 'token' : 'other';
+
+    const fault = faults.take(method, path, endpoint);
+    if (fault) {
+      if ('drop' in fault) {
+        req.socket.destroy();
+        return;
+      }
+      if ('delayMs' in fault) await sleep(fault.delayMs);
+      else {
+        sendError(res, rec, faultError(fault, endpoint));
+        return;
+      }
+    }
+
+    try {
+      if (endpoint === 'calendar') {
+        let segs: string[];
+        try {
+          segs = path.slice(CALENDAR_PREFIX.length).split('/').map(decodeURIComponent);
+        } catch {
+          throw E.notFound();
+        }
+        const r = route(method, segs);
+        if (!r) throw E.notFound();
+        const out = handleCalendar(r, method, query, body, req.headers.authorization);
+        send(res, rec, out.status, out.body);
+        return;
+      }
+      if (path === '/token') {
+        if (method !== 'POST') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
+        const tokens = oauth.token(formOf(req, body), req.headers.authorization);
+        send(res, rec, 200, tokens, { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate', Pragma: 'no-cache' });
+        return;
+      }
+      if (path === '/revoke') {
+        if (method !== 'POST' && method !== 'GET') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
+        oauth.revoke(u.searchParams.get('token') ?? formOf(req, body).get('token'));
+        send(res, rec, 200);
+        return;
+      }
+      if (path === '/o/oauth2/v2/auth' && method === 'GET') {
+        // The consent page, answered at once: redirect back with a code for the one matching account.
+        if (u.searchParams.get('client_id') !== CLIENT_ID) throw new E.OAuthError(401, 'invalid_client', 'The OAuth client was not found.');
+        const redirectUri = u.searchParams.get('redirect_uri') ?? '';
+        const hint = u.searchParams.get('login_hint');
+        const accounts = [...oauth.accounts.values()];
+        const account = hint ? accounts.find((a) => a.email === hint || a.sub === hint) : accounts.length === 1 ? accounts[0] : undefined;
+        if (!account || redirectUri === '') throw new E.OAuthError(400, 'invalid_request', 'No account to sign in (add one, or pass login_hint) or no redirect_uri.');
+        const scopes = (u.searchParams.get('scope') ?? '').split(/\s+/).filter(Boolean);
+        const code = oauth.authorize(account.sub, scopes, redirectUri);
+        const target = new URL(redirectUri);
+        const state = u.searchParams.get('state');
+        if (state !== null) target.searchParams.set('state', state);
+        target.searchParams.set('code', code);
+        target.searchParams.set('scope', scopes.join(' '));
+        send(res, rec, 302, undefined, { Location: target.toString() });
+        return;
+      }
+      throw E.notFound();
+    } catch (err) {
+      sendError(res, rec, err);
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end(String(err));
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
+  baseUrl = `http://${hostInUrl}:${port}/`;
+
+  const requireCalendar = (calendarId: string): void => {
+    if (!store.calendars.has(calendarId)) throw new Error(`Google emulator: unknown calendar ${calendarId} (call addCalendar first)`);
+  };
+
+  return {
+    url: baseUrl,
+    tokenUrl: `${baseUrl}token`,
+    revokeUrl: `${baseUrl}revoke`,
+    authUrl: `${baseUrl}o/oauth2/v2/auth`,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    async close() {
+      push.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    addAccount: (a) => oauth.addAccount(a),
+    authorize: (sub, scopes, redirectUri) => oauth.authorize(sub, scopes, redirectUri),
+    revokeAll: (sub) => oauth.revokeAll(sub),
+    expireAccessTokens: (sub) => oauth.expireAccessTokens(sub),
+    addCalendar(sub, c) {
+      const account = oauth.account(sub);
+      store.addCalendar(sub, account.email, c);
+    },
+    insertEvent(calendarId, body) {
+      requireCalendar(calendarId);
+      return store.insert(calendarId, body, USER_ACTOR);
+    },
+    patchEvent(calendarId, eventId, patch) {
+      requireCalendar(calendarId);
+      return store.patch(calendarId, eventId, patch, USER_ACTOR);
+    },
+    deleteEvent(calendarId, eventId) {
+      requireCalendar(calendarId);
+      store.delete(calendarId, eventId);
+    },
+    moveEvent(calendarId, eventId, destinationCalendarId) {
+      requireCalendar(calendarId);
+      requireCalendar(destinationCalendarId);
+      return store.move(calendarId, eventId, destinationCalendarId);
+    },
+    expireSyncTokens: (calendarId) => store.expireSyncTokens(calendarId),
+    faults,
+    requests,
+    channels: () => push.channels(),
+    notifications: () => push.deliveries.map((d) => ({ ...d })),
+    settled: () => push.settled(),
+  };
+}
