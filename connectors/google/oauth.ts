@@ -31,6 +31,9 @@ export function oauthClient(cfg: GoogleOAuthConfig): OAuth2Client {
     clientId: cfg.clientId,
     clientSecret: cfg.clientSecret,
     redirectUri: cfg.redirectUri,
+    // An access token can be refused before its expiry time (revoked sessions, clock skew): refresh
+    // once and retry, rather than treating a 401 as a lost grant.
+    forceRefreshOnFailure: true,
     ...(cfg.endpoints ? { endpoints: cfg.endpoints } : {}),
   });
 }
