@@ -34,25 +34,41 @@ export async function ensureChannel(
     .orderBy('expires_at', 'desc')
     .execute();
   const live = active.filter((c) => c.expires_at.getTime() > now.getTime());
-  if (live.some((c) => c.expires_at.getTime() - now.getTime() > RENEW_BEFORE_MS)) return { created: null, stopped: [] };
+  if (live.some((c) => c.expires_at.getTime() - now.getTime() > RENEW_BEFORE_MS)) return { created: null, stopped: await stopReplaced(store, connector, calendar.id, opts.log) };
 
   const secret = randomBytes(32).toString('base64url');
   const channelId = randomUUID();
-  const channel = await connector.watch(calendar.provider_calendar_id, { channelId, address: opts.address, secret });
-  await recordPushChannel(store.db, { calendarId: calendar.id, provider: connector.provider, channelId: channel.channelId, resourceId: channel.resourceId, secret, expiresAt: channel.expiresAt, now });
+  // Recorded before the platform is asked: its first notification ("sync") may arrive before the
+  // answer to events.watch does, and must find the channel.
+  const row = await recordPushChannel(store.db, { calendarId: calendar.id, provider: connector.provider, channelId, resourceId: null, secret, expiresAt: new Date(now.getTime() + 7 * 24 * 3_600_000), now });
+  let channel: Awaited<ReturnType<CalendarConnector['watch']>>;
+  try {
+    channel = await connector.watch(calendar.provider_calendar_id, { channelId, address: opts.address, secret });
+  } catch (err) {
+    await store.db.deleteFrom('push_channels').where('id', '=', row.id).execute();
+    throw err;
+  }
+  await store.db.updateTable('push_channels').set({ resource_id: channel.resourceId, expires_at: channel.expiresAt }).where('id', '=', row.id).execute();
+  for (const old of active) await store.db.updateTable('push_channels').set({ status: 'replaced' }).where('id', '=', old.id).execute();
+  return { created: channel.channelId, stopped: await stopReplaced(store, connector, calendar.id, opts.log) };
+}
+
+/** Stops channels that a newer one replaced (again, for any an earlier attempt could not stop). */
+async function stopReplaced(store: Store, connector: CalendarConnector, calendarId: string, log: Logger): Promise<string[]> {
+  const replaced = await store.db.selectFrom('push_channels').select(['id', 'channel_id', 'resource_id', 'expires_at']).where('calendar_id', '=', calendarId).where('status', '=', 'replaced').execute();
   const stopped: string[] = [];
-  for (const old of active) {
-    await store.db.updateTable('push_channels').set({ status: 'replaced' }).where('id', '=', old.id).execute();
+  for (const old of replaced) {
     try {
-      await connector.stopChannel({ channelId: old.channel_id, resourceId: old.resource_id });
+      // One that expired meanwhile is gone at the platform already.
+      if (old.expires_at.getTime() > store.now().getTime()) await connector.stopChannel({ channelId: old.channel_id, resourceId: old.resource_id });
       await store.db.updateTable('push_channels').set({ status: 'stopped', stopped_at: store.now() }).where('id', '=', old.id).execute();
       stopped.push(old.channel_id);
     } catch (err) {
-      // Left "replaced": the next upkeep tries to stop it again; it expires by itself anyway.
-      opts.log.warn({ err, channelId: old.channel_id }, 'could not stop a replaced push channel');
+      // Left "replaced": the next upkeep tries again; it expires by itself anyway.
+      log.warn({ err, channelId: old.channel_id }, 'could not stop a replaced push channel');
     }
   }
-  return { created: channel.channelId, stopped };
+  return stopped;
 }
 
 /**
