@@ -11,7 +11,7 @@ import { consentUrl } from '../connectors/google/oauth.js';
 import { normaliseGoogleEvent } from '../connectors/google/normalise.js';
 import type { calendar_v3 } from '@googleapis/calendar';
 import { upkeepChannels } from './engine/channels.js';
-import { completeGoogleConnect, refreshCalendars } from './engine/connect.js';
+import { completeGoogleConnect, disconnectConnection, refreshCalendars } from './engine/connect.js';
 import { googleOAuth, platformConnectors, requireGoogle, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
 import { describeError, InvalidInput } from './errors.js';
@@ -194,6 +194,19 @@ const commands: Record<string, Command> = {
         io.stdout(`connected: therapist ${connected.therapistId}${connected.newTherapist ? ' (new)' : ''}, connection ${connected.connectionId}`);
         for (const c of connected.calendars) io.stdout(`  ${c.id}  ${c.role.padEnd(9)}  ${c.name}`);
         io.stdout('Give calendars their roles with `sessionkeeper calendars --set ID=practice|mixed|busy_only|ignored`, then run `sessionkeeper sync`.');
+        return 0;
+      });
+    },
+  },
+  disconnect: {
+    summary: 'disconnect an account: stop push, revoke the grant at the platform, delete our copy of its tokens',
+    usage: 'sessionkeeper disconnect CONNECTION_ID   (ids are listed by `sessionkeeper status --json` and `calendars --json`)',
+    async run(args, io) {
+      const { positionals } = parseWithPositionals(args, {});
+      if (positionals.length !== 1 || !isUuid(positionals[0]!)) throw new InvalidInput('disconnect takes one connection id');
+      return withApp(io, 'sessionkeeper disconnect', async (app) => {
+        const done = await disconnectConnection(app.store, app.config, platformConnectors(app.config, app.store), positionals[0]!, 'operator');
+        io.stdout(`disconnected ${positionals[0]}: grant revoked, ${done.channelsStopped} push channels stopped, tokens deleted`);
         return 0;
       });
     },

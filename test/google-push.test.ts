@@ -9,6 +9,8 @@ import { DateTime } from 'luxon';
 import { expect, test } from 'vitest';
 import type { App } from '../src/app.js';
 import { ensureChannel } from '../src/engine/channels.js';
+import { disconnectConnection } from '../src/engine/connect.js';
+import { NeedsReauth } from '../connectors/errors.js';
 import { runQueuedSyncs } from '../src/engine/worker.js';
 import { createHandler } from '../src/http.js';
 import { silentLogger } from '../src/log.js';
@@ -141,5 +143,19 @@ forEachBackend('Google push', (t) => {
     expect(conn.status).toBe('needs_reauth');
     t.clock.advance({ minutes: 11 });
     expect(await runQueuedSyncs({ store: t.store, connectors: g.connectors, log: silentLogger, clock: t.clock }, 'w1')).toBe(1);
+  });
+
+  test('disconnecting stops push, revokes the grant at Google and deletes our copy of the tokens', async () => {
+    const me = await g.connect({ sub: 'p-bye', email: 'bye@brightpath.example', calendars: [{ id: 'bye@brightpath.example' }] });
+    const cal = { id: me.calendars['bye@brightpath.example']!, provider_calendar_id: 'bye@brightpath.example' };
+    const connector = await g.connectors.calendarConnector({ id: me.connectionId, therapist_id: me.therapistId, provider: 'google' });
+    const channel = await ensureChannel(t.store, connector, cal, { address: 'http://127.0.0.1:9/webhooks/google', log: silentLogger });
+    const tokensBefore = g.emu.requests.filter((r) => r.path.endsWith('/revoke')).length;
+    expect(await disconnectConnection(t.store, g.config, g.connectors, me.connectionId, 'operator')).toEqual({ channelsStopped: 1 });
+    expect(g.emu.channels().find((c) => c.id === channel.created)?.stopped).toBe(true);
+    expect(g.emu.requests.filter((r) => r.path.endsWith('/revoke')).length - tokensBefore).toBe(1);
+    const row = await t.store.db.selectFrom('connections').select(['status', 'credentials']).where('id', '=', me.connectionId).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'revoked', credentials: null });
+    await expect(g.connectors.calendarConnector({ id: me.connectionId, therapist_id: me.therapistId, provider: 'google' })).rejects.toThrow(NeedsReauth);
   });
 });

@@ -1,12 +1,13 @@
 // Connecting an account: finish the OAuth consent, find or create the therapist by the verified
 // identity (never by email), store the sealed credentials, and list the account's calendars.
-import { exchangeCode } from '../../connectors/google/oauth.js';
+import { exchangeCode, revokeGrant } from '../../connectors/google/oauth.js';
 import type { RemoteCalendar } from '../../connectors/port.js';
 import { defaultPracticeSettings, type Config } from '../config.js';
+import { InvalidInput } from '../errors.js';
 import { resumeConnectionActions } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { upsertCalendar } from '../store/calendars.js';
-import { createConnection, saveCredentials, setConnectionStatus } from '../store/connections.js';
+import { createConnection, credentialStoreFor, saveCredentials, setConnectionStatus } from '../store/connections.js';
 import { createPractice, createTherapist, findTherapistByIdentity } from '../store/practices.js';
 import type { CalendarRole } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -97,4 +98,38 @@ export async function refreshCalendars(
   }
   await audit(store.db, { at: store.now(), therapistId: connection.therapist_id, actor: `therapist:${connection.therapist_id}`, action: 'read', subjectType: 'calendar_list', subjectId: connection.id, detail: { calendars: out.length } });
   return out;
+}
+
+/**
+ * Disconnects an account: push stopped, the grant revoked at the platform, our copy of the
+ * credentials deleted, the connection marked revoked. What was synced stays until it is deleted.
+ */
+export async function disconnectConnection(store: Store, config: Config, connectors: ConnectorFactory, connectionId: string, actor: string): Promise<{ channelsStopped: number }> {
+  const conn = await store.db.selectFrom('connections').select(['id', 'therapist_id', 'provider', 'status']).where('id', '=', connectionId).executeTakeFirst();
+  if (!conn) throw new InvalidInput(`no connection ${connectionId}`);
+  const ref = { therapistId: conn.therapist_id, connectionId };
+  let channelsStopped = 0;
+  if (conn.status === 'ok') {
+    const connector = await connectors.calendarConnector(conn);
+    const channels = await store.db
+      .selectFrom('push_channels as p')
+      .innerJoin('calendars as c', 'c.id', 'p.calendar_id')
+      .select(['p.id', 'p.channel_id', 'p.resource_id'])
+      .where('c.connection_id', '=', connectionId)
+      .where('p.status', '<>', 'stopped')
+      .execute();
+    for (const ch of channels) {
+      await connector.stopChannel({ channelId: ch.channel_id, resourceId: ch.resource_id });
+      await store.db.updateTable('push_channels').set({ status: 'stopped', stopped_at: store.now() }).where('id', '=', ch.id).execute();
+      channelsStopped++;
+    }
+  }
+  if (conn.provider === 'google' && config.google) {
+    await revokeGrant(googleOAuth(config.google), credentialStoreFor(store.db, store.keyring, ref, () => store.now()));
+  }
+  const now = store.now();
+  await store.db.updateTable('connections').set({ credentials: null, updated_at: now }).where('id', '=', connectionId).execute();
+  await setConnectionStatus(store.db, ref, 'revoked', 'disconnected', now);
+  await audit(store.db, { at: now, therapistId: conn.therapist_id, actor, action: 'disconnect', subjectType: 'connection', subjectId: connectionId, detail: { channelsStopped } });
+  return { channelsStopped };
 }
