@@ -178,13 +178,18 @@ export function applyRound(ledger: Ledger, round: Round, ctx: LedgerContext): Tr
   // The last word on each event in the round wins (duplicates and replays happen).
   const items = round.items;
   const lastIndex = new Map<string, number>();
-  for (let i = 0; i < items.length; i++) lastIndex.set(eventKey(items[i]!.calendarId, items[i]!.eventId), i);
+  const addresses: string[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const k = eventKey(items[i]!.calendarId, items[i]!.eventId);
+    addresses[i] = k;
+    lastIndex.set(k, i);
+  }
   // Then in a fixed order (by address), so the order a platform happened to list them in never
   // changes the outcome (which copy of an event moved where, which key a new appointment gets).
-  const order = [...lastIndex.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const order = [...lastIndex.values()].sort((a, b) => (addresses[a]! < addresses[b]! ? -1 : 1));
   const lives: LiveEvent[] = [];
   const gone: (Tombstone | LiveEvent)[] = [];
-  for (const [, i] of order) {
+  for (const i of order) {
     const item = items[i]!;
     if (item.kind === 'tombstone' || item.status === 'cancelled') gone.push(item);
     else lives.push(item);
@@ -285,11 +290,14 @@ function presume(ledger: Ledger, nowMs: number, ctx: LedgerContext, pending: Pen
   }
 }
 
+/** The detail of every presumed attendance: one frozen object. */
+const PRESUMED: Record<string, unknown> = Object.freeze({ presumed: true });
+
 function presumeOne(state: AppointmentState, pending: Pending[]): boolean {
   if (state.status !== 'scheduled' || !state.decision.appointment || state.movedTo) return false;
   state.status = 'attended';
   state.presumed = true;
-  pending.push({ state, kind: 'attended', at: iso(state.endMs), detail: { presumed: true } });
+  pending.push({ state, kind: 'attended', at: iso(state.endMs), detail: PRESUMED });
   return true;
 }
 
@@ -469,7 +477,8 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
     ledger.appointments.set(key, state);
     ledger.byEvent.set(k, key);
     if (e.seriesId) addTo(ledger.bySeries, `${e.calendarId}/${e.seriesId}`, key);
-    if (e.iCalUID) addUid(ledger.byUid, e.iCalUID, key);
+    // Only appointments can be the two copies of a move; other events need no place in the index.
+    if (e.iCalUID && decision.appointment) addUid(ledger.byUid, e.iCalUID, key);
     if (!decision.appointment) return waitsForClient ? 'needs-known-client' : undefined;
     if (client) ledger.knownClients.add(client.key);
     pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
@@ -481,12 +490,12 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   const previousStart = state.startMs;
   const previousEnd = state.endMs;
   const acceptedBefore = state.clientAccepted;
+  if (e.iCalUID && (e.iCalUID !== state.iCalUID || (decision.appointment && !state.decision.appointment))) {
+    state.iCalUID = e.iCalUID;
+    if (decision.appointment) addUid(ledger.byUid, e.iCalUID, state.key);
+  }
   state.decision = decision;
   state.client = client;
-  if (e.iCalUID && e.iCalUID !== state.iCalUID) {
-    state.iCalUID = e.iCalUID;
-    addUid(ledger.byUid, e.iCalUID, state.key);
-  }
   state.organizerSelf = e.organizer ? e.organizer.self : state.organizerSelf;
   state.clientAccepted = acceptedBefore || accepted;
   state.updated = e.updated;

@@ -2,26 +2,28 @@
 // Each decision carries reasons that name the rule and the value that matched. Pure; no I/O.
 import { DateTime } from 'luxon';
 import type { Attendee, EventTime, LiveEvent } from '../../connectors/types.js';
-import { normaliseEmail, normaliseName } from './identity.js';
+import { normaliseName } from './identity.js';
 import type { CalendarInfo, Marker, Rules } from './rules.js';
 
 /** Our tags on events (private extended properties on Google, single-value properties on Graph). */
 export const TAG_SESSION = 'sk.session'; // "yes" | "no": the therapist's own word, which wins
 export const TAG_OUTCOME = 'sk.outcome'; // "attended" | "no_show" | "client_cancelled" | "therapist_cancelled"
 
+/** Shared between events with the same outcome (Rules.decision): never mutate one. */
 export interface Decision {
-  appointment: boolean;
-  reasons: string[];
+  readonly appointment: boolean;
+  readonly reasons: readonly string[];
   /** The appointment type's id, when it is one. */
-  type: string | null;
+  readonly type: string | null;
 }
 
+/** Shared between events of the same client (Rules.clientRef): never mutate one. */
 export interface ClientRef {
   /** Stable identity: "email:a@x.com" (a couple: "email:a@x.com+b@y.com") or "title:jane d". */
-  key: string;
-  kind: 'email' | 'title';
+  readonly key: string;
+  readonly kind: 'email' | 'title';
   /** How the therapist would name them (attendee names, or the name in the title). */
-  label: string;
+  readonly label: string;
 }
 
 export type Mark = 'no_show' | 'attended' | 'client_cancelled' | 'therapist_cancelled' | 'cancelled';
@@ -128,22 +130,22 @@ export function clientOf(view: EventView, rules: Rules, links?: ReadonlyMap<stri
   let ref: ClientRef | null = null;
   if (view.externals.length === 1) {
     const a = view.externals[0]!;
-    const email = normaliseEmail(a.email);
-    if (email) ref = { key: `email:${email}`, kind: 'email', label: a.name?.trim() || a.email };
+    const email = rules.email(a.email);
+    if (email) ref = rules.clientRef(`email:${email}`, 'email', a.name?.trim() || a.email);
   } else if (view.externals.length > 0 && view.externals.length <= max) {
-    const emails = [...new Set(view.externals.map((a) => normaliseEmail(a.email)).filter((e): e is string => e !== undefined))].sort();
+    const emails = [...new Set(view.externals.map((a) => rules.email(a.email)).filter((e): e is string => e !== undefined))].sort();
     if (emails.length > 0) {
       const label = view.externals.map((a) => a.name?.trim() || a.email).join(' & ');
-      ref = { key: `email:${emails.join('+')}`, kind: 'email', label };
+      ref = rules.clientRef(`email:${emails.join('+')}`, 'email', label);
     }
   }
   if (!ref) {
     const name = nameFromTitle(view.titleCore, rules);
-    if (name) ref = { key: `title:${normaliseName(name.name)}`, kind: 'title', label: name.name };
+    if (name) ref = rules.clientRef(`title:${normaliseName(name.name)}`, 'title', name.name);
   }
   if (ref && links) {
     const canonical = links.get(ref.key);
-    if (canonical) ref = { ...ref, key: canonical };
+    if (canonical) ref = rules.clientRef(canonical, ref.kind, ref.label);
   }
   return ref;
 }
@@ -183,12 +185,14 @@ function describeExternals(view: EventView, rules: Rules): string {
 
 /** The decision for one live event, by the rules in order: the therapist's tag always wins. */
 function yes(view: EventView, rules: Rules, client: ClientRef | null, reasons: string[]): Decision {
-  for (let i = 0; i < reasons.length; i++) reasons[i] = rules.reason(reasons[i]!);
-  return { appointment: true, reasons, type: typeOf(view, rules, client ? client.key.split('+').length : 0) };
+  // How many people the client unit is ("email:a@x+b@y" is two), without splitting the key.
+  let people = client ? 1 : 0;
+  if (client) for (let i = client.key.indexOf('+'); i !== -1; i = client.key.indexOf('+', i + 1)) people++;
+  return rules.decision(true, reasons, typeOf(view, rules, people));
 }
 
 function no(rules: Rules, reason: string): Decision {
-  return { appointment: false, reasons: [rules.reason(reason)], type: null };
+  return rules.decision(false, [reason], null);
 }
 
 export function recognise(view: EventView, rules: Rules, ctx: RecogniseContext, client: ClientRef | null): Decision {

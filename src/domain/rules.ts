@@ -1,6 +1,7 @@
 // A practice's settings compiled once into what recognition needs per event: regular expressions for
 // title words and client templates, lower-cased marker lists, domain sets. Pure; no I/O.
 import type { PracticeSettings } from '../config.js';
+import { normaliseEmail } from './identity.js';
 import type { CalendarRole } from '../store/schema.js';
 
 export interface CalendarInfo {
@@ -27,6 +28,15 @@ export interface Rules {
   markerList: readonly (readonly ['no_show' | 'client_cancelled' | 'therapist_cancelled' | 'cancelled' | 'attended', Marker])[];
   /** Reason texts are few and repeat: made once each. */
   reason(text: string): string;
+  /**
+   * Decisions repeat too (the same reasons, the same type): one shared, frozen object for each, so
+   * a ledger of many events does not hold many copies.
+   */
+  decision(appointment: boolean, reasons: readonly string[], type: string | null): Readonly<{ appointment: boolean; reasons: readonly string[]; type: string | null }>;
+  /** Client references by key and label, shared likewise. */
+  clientRef(key: string, kind: 'email' | 'title', label: string): Readonly<{ key: string; kind: 'email' | 'title'; label: string }>;
+  /** Normalised emails, remembered (a practice has few clients and sees them often). */
+  email(raw: string): string | undefined;
   lateCancelMs: number;
   /** Appointment types with lower-cased names, to find one named in a title. */
   typeNames: readonly { id: string; re: RegExp }[];
@@ -56,6 +66,11 @@ export function compileRules(settings: PracticeSettings): Rules {
     attended: marker(settings.markers.attended),
   };
   const reasons = new Map<string, string>();
+  const decisions = new Map<string, Readonly<{ appointment: boolean; reasons: readonly string[]; type: string | null }>>();
+  const clients = new Map<string, Readonly<{ key: string; kind: 'email' | 'title'; label: string }>>();
+  const emails = new Map<string, string | undefined>();
+  // The caches stop growing at a size no practice reaches; past it, values are made each time.
+  const LIMIT = 50_000;
   return {
     settings,
     include: wordsRegex(settings.detection.include),
@@ -81,6 +96,30 @@ export function compileRules(settings: PracticeSettings): Rules {
       if (known !== undefined) return known;
       if (reasons.size < 10_000) reasons.set(text, text);
       return text;
+    },
+    decision(appointment, list, type) {
+      const k = `${appointment ? 1 : 0}\u0000${type ?? ''}\u0000${list.join('\u0000')}`;
+      let d = decisions.get(k);
+      if (!d) {
+        d = Object.freeze({ appointment, reasons: Object.freeze([...list]), type });
+        if (decisions.size < LIMIT) decisions.set(k, d);
+      }
+      return d;
+    },
+    clientRef(key, kind, label) {
+      const k = `${key}\u0000${label}`;
+      let c = clients.get(k);
+      if (!c) {
+        c = Object.freeze({ key, kind, label });
+        if (clients.size < LIMIT) clients.set(k, c);
+      }
+      return c;
+    },
+    email(raw) {
+      if (emails.has(raw)) return emails.get(raw);
+      const e = normaliseEmail(raw);
+      if (emails.size < LIMIT) emails.set(raw, e);
+      return e;
     },
     lateCancelMs: settings.lateCancelHours * 3_600_000,
     // A type is named in a title by its id or its name, as whole words ("Intakes" is not "intake").

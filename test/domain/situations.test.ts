@@ -97,6 +97,9 @@ describe('clients', () => {
     );
     expect(event(r, 'c1').client).toEqual({ key: 'email:alex@example.com+sam@example.com', label: 'Alex & Sam' });
     expect(event(r, 'c1').type).toBe('couples');
+    // Two people make it a couples session whatever its length.
+    const short = run([{ at: '2026-03-02T09:00:00Z', items: [ev({ id: 'c2', title: 'Alex & Sam', start: '2026-03-04T18:00:00-05:00', minutes: 50, attendees: [therapist, a, b], updated: '2026-03-02T08:00:00Z' })] }], '2026-03-02T10:00:00Z');
+    expect(event(short, 'c2').type).toBe('couples');
     expect(kinds(r, 'c1')).toEqual(['scheduled']);
   });
 
