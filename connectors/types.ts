@@ -105,6 +105,8 @@ export const liveEventSchema = z
     location: z.string().max(2000).nullable().default(null),
     onlineMeetingUrl: z.string().max(2000).nullable().default(null),
     tags: tagsSchema.default({}),
+    /** Whether the event blocks the time (Google transparency, Graph showAs). */
+    showAs: z.enum(['busy', 'free']).default('busy'),
     /** Outlook categories; Google has none (its colour is colorId). */
     categories: z.array(z.string().max(255)).default([]),
     colorId: z.string().max(32).nullable().default(null),

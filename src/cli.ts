@@ -11,12 +11,12 @@ import { consentUrl } from '../connectors/google/oauth.js';
 import { normaliseGoogleEvent } from '../connectors/google/normalise.js';
 import type { calendar_v3 } from '@googleapis/calendar';
 import { upkeepChannels } from './engine/channels.js';
-import { completeGoogleConnect, disconnectConnection, refreshCalendars } from './engine/connect.js';
-import { googleOAuth, platformConnectors, requireGoogle, signState } from './engine/platforms.js';
+import { completeGoogleConnect, disconnectConnection, refreshCalendars, setCalendarRole } from './engine/connect.js';
+import { googleOAuth, platformConnectors, requireGoogle, signInvite, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
 import { describeError, InvalidInput } from './errors.js';
 import { createLogger } from './log.js';
-import { generateKey, pruneFolderKeys, setFolderCurrent, writeFolderKey } from './secrets.js';
+import { generateKey, loadKeyring, pruneFolderKeys, setFolderCurrent, writeFolderKey } from './secrets.js';
 import { audit } from './store/audit.js';
 import { rotateKeys } from './store/keys.js';
 import { appliedMigrations } from './store/migrate.js';
@@ -180,7 +180,7 @@ const commands: Record<string, Command> = {
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidInput('--timeout must be a number of seconds');
       return withApp(io, 'sessionkeeper connect google', async (app) => {
         const google = requireGoogle(app.config);
-        const state = signState(app.store, app.store.now());
+        const state = signState(app.store.keyring, app.store.now());
         const redirect = new URL(google.redirectUri);
         // A redirect to this machine is served where it points; a public one reaches this process
         // through the proxy on PORT, as it would reach the server.
@@ -196,6 +196,24 @@ const commands: Record<string, Command> = {
         io.stdout('Give calendars their roles with `sessionkeeper calendars --set ID=practice|mixed|busy_only|ignored`, then run `sessionkeeper sync`.');
         return 0;
       });
+    },
+  },
+  invite: {
+    summary: 'print an invitation link with which a new therapist connects their calendar (the server must run)',
+    usage: 'sessionkeeper invite [--days N]   (default 7; anyone with the link can join until it expires)',
+    async run(args, io) {
+      const { values } = parse(args, { days: { type: 'string' } });
+      const days = values['days'] === undefined ? 7 : Number(values['days']);
+      if (!Number.isFinite(days) || days <= 0 || days > 90) throw new InvalidInput('--days must be a number of days from 1 to 90');
+      // Only the key is needed (no database), so this works while the server holds the data folder.
+      const config = loadConfig(io.env);
+      if (!config.publicUrl) throw new InvalidInput('invite needs SESSIONKEEPER_PUBLIC_URL (where therapists open the link)');
+      if (config.mode === 'embedded' && !config.key && !fs.existsSync(`${config.dataDir}/sessionkeeper.json`)) {
+        throw new InvalidInput(`${config.dataDir} is not set up yet: start the server once (npm start) before inviting`);
+      }
+      const { keyring } = loadKeyring(config);
+      io.stdout(`${config.publicUrl}/oauth/google/start?invite=${signInvite(keyring, new Date(), days)}`);
+      return 0;
     },
   },
   disconnect: {
@@ -232,12 +250,13 @@ const commands: Record<string, Command> = {
           }
         }
         for (const change of changes) {
-          const updated = await db
-            .updateTable('calendars')
-            .set({ role: change.role, updated_at: app.store.now() })
+          const found = await db
+            .selectFrom('calendars')
+            .select('id')
             .where((eb) => eb.or([eb('id', '=', isUuid(change.id) ? change.id : '00000000-0000-0000-0000-000000000000'), eb('provider_calendar_id', '=', change.id)]))
-            .executeTakeFirst();
-          if (updated.numUpdatedRows === 0n) throw new InvalidInput(`--set: no calendar ${change.id}`);
+            .execute();
+          if (found.length === 0) throw new InvalidInput(`--set: no calendar ${change.id}`);
+          for (const f of found) await setCalendarRole(app.store, f.id, change.role, 'operator');
         }
         const rows = await db
           .selectFrom('calendars as c')

@@ -56,6 +56,7 @@ forEachBackend('Google push', (t) => {
   test('forged, unknown and malformed notifications change nothing; real ones queue one sync per calendar', async () => {
     const me = await g.connect({ sub: 'p-verify', email: 'verify@brightpath.example', calendars: [{ id: 'verify@brightpath.example' }] });
     const cal = me.calendars['verify@brightpath.example']!;
+    await t.store.db.deleteFrom('sync_requests').execute(); // the first sync that connecting queued
     await recordPushChannel(t.store.db, { calendarId: cal, provider: 'google', channelId: 'chan-1', resourceId: 'res-1', secret: 'the-real-token', expiresAt: new Date(t.store.now().getTime() + 86_400_000), now: t.store.now() });
     const srv = await serve(t, g);
     try {
@@ -130,6 +131,7 @@ forEachBackend('Google push', (t) => {
     const fine = await g.connect({ sub: 'p-fine', email: 'finew@brightpath.example', calendars: [{ id: 'finew@brightpath.example' }] });
     g.emu.revokeAll('p-dead');
     g.emu.expireAccessTokens('p-dead');
+    await t.store.db.deleteFrom('sync_requests').execute(); // the first syncs that connecting queued
     const now = t.store.now();
     for (const c of [dead.calendars['deadw@brightpath.example']!, slow.calendars['sloww@brightpath.example']!, fine.calendars['finew@brightpath.example']!]) {
       await requestSync(t.store.db, { calendarId: c, reason: 'cli', now });

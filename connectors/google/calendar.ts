@@ -51,6 +51,11 @@ function reasonOf(err: GoogleErrorShape): string | undefined {
 export function classifyGoogleError(err: unknown): Error {
   if (isInvalidGrant(err)) return new NeedsReauth('Google refused the refresh token (invalid_grant)');
   const e = err as GoogleErrorShape;
+  const oauthError = (e.response?.data as { error?: unknown } | undefined)?.error;
+  if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client') {
+    // The operator's OAuth client is wrong (a rotated secret): no therapist can fix that by consenting.
+    return new Forbidden(`Google refused this server's OAuth client (${oauthError}): check GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET`);
+  }
   const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : undefined);
   const reason = reasonOf(e);
   const retryHeader = header(e.response?.headers, 'retry-after');
@@ -89,7 +94,7 @@ export class GoogleCalendarConnector implements CalendarConnector {
   }
 
   /** One API call with our retries: transient failures are retried with backoff and jitter. */
-  async #call<T>(fn: (options: { timeout: number; retry: boolean; retryConfig: { retry: number } }) => Promise<{ data: T }>): Promise<T> {
+  async #call<T>(fn: (options: { timeout: number; retry: boolean; retryConfig: { retry: number } }) => Promise<{ data: T }>, retries = this.#opts.retries): Promise<T> {
     // gaxios's own retries are off: it does not retry 403 rate limits, and we want one policy.
     const options = { timeout: this.#opts.timeoutMs, retry: false, retryConfig: { retry: 0 } };
     for (let attempt = 0; ; attempt++) {
@@ -102,7 +107,7 @@ export class GoogleCalendarConnector implements CalendarConnector {
         if (err instanceof NeedsReauth && !(raw instanceof NeedsReauth)) {
           await this.#credentials.markNeedsReauth(err.message);
         }
-        if (!(err instanceof RetryAfter) || attempt >= this.#opts.retries) throw err;
+        if (!(err instanceof RetryAfter) || attempt >= retries) throw err;
         const backoff = Math.min(MAX_INLINE_WAIT_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
         const wait = err.seconds !== null ? err.seconds * 1000 : backoff;
         if (wait > MAX_INLINE_WAIT_MS) throw err;
@@ -149,7 +154,7 @@ export class GoogleCalendarConnector implements CalendarConnector {
     const items: CalendarItem[] = [];
     const rejected: ItemError[] = [];
     for (const raw of page.items ?? []) {
-      const result = normaliseGoogleEvent(raw, calendarId, zone);
+      const result = normaliseGoogleEvent(raw, calendarId, zone, page.updated ?? undefined);
       if (result.ok) items.push(result.item);
       else rejected.push(result.error);
     }
@@ -171,6 +176,8 @@ export class GoogleCalendarConnector implements CalendarConnector {
         },
         o,
       ),
+      // events.watch is not idempotent: a retry after a lost answer would make a second channel.
+      0,
     );
     if (!channel.id || !channel.expiration) throw new Error('Google answered events.watch without a channel id or expiration');
     return { channelId: channel.id, resourceId: channel.resourceId ?? null, expiresAt: new Date(Number(channel.expiration)) };

@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { CalendarConnector } from '../../connectors/port.js';
 import type { Logger } from '../log.js';
 import { recordPushChannel } from '../store/calendars.js';
+import { requestSync } from '../store/sync-queue.js';
 import type { Store } from '../store/store.js';
 
 /** Replace a channel this long before it expires (Google's live at most a week). */
@@ -20,6 +21,17 @@ export interface ChannelChange {
  * (API-NOTES). There is no API listing channels, so our record is the only one.
  */
 export async function ensureChannel(
+  store: Store,
+  connector: CalendarConnector,
+  calendar: { id: string; provider_calendar_id: string },
+  opts: { address: string; log: Logger },
+): Promise<ChannelChange> {
+  // Under the calendar's lock: two upkeeps at once (two instances, the CLI and the server) would
+  // otherwise both make a channel.
+  return store.withCalendarLock(calendar.id, () => ensureChannelLocked(store, connector, calendar, opts));
+}
+
+async function ensureChannelLocked(
   store: Store,
   connector: CalendarConnector,
   calendar: { id: string; provider_calendar_id: string },
@@ -49,6 +61,11 @@ export async function ensureChannel(
     throw err;
   }
   await store.db.updateTable('push_channels').set({ resource_id: channel.resourceId, expires_at: channel.expiresAt }).where('id', '=', row.id).execute();
+  if (live.length === 0) {
+    // Push was off until now (a new calendar, a reconnection, a channel that lapsed): whatever
+    // changed meanwhile sent no notification, so sync once.
+    await requestSync(store.db, { calendarId: calendar.id, reason: 'channel', now: store.now() });
+  }
   for (const old of active) await store.db.updateTable('push_channels').set({ status: 'replaced' }).where('id', '=', old.id).execute();
   return { created: channel.channelId, stopped: await stopReplaced(store, connector, calendar.id, opts.log) };
 }
@@ -88,6 +105,29 @@ export async function upkeepChannels(
     .where('k.status', '=', 'ok')
     .execute();
   const totals = { created: 0, stopped: 0, failed: 0 };
+  // Channels of calendars no longer watched (ignored, or their connection lost) are stopped.
+  const orphans = await store.db
+    .selectFrom('push_channels as p')
+    .innerJoin('calendars as c', 'c.id', 'p.calendar_id')
+    .innerJoin('connections as k', 'k.id', 'c.connection_id')
+    .select(['p.id', 'p.channel_id', 'p.resource_id', 'k.id as connection_id', 'k.therapist_id', 'k.provider', 'k.status'])
+    .where('p.status', '<>', 'stopped')
+    .where((eb) => eb.or([eb('c.role', '=', 'ignored'), eb('k.status', '<>', 'ok')]))
+    .execute();
+  for (const o of orphans) {
+    try {
+      if (o.status === 'ok') {
+        const connector = await connectors.calendarConnector({ id: o.connection_id, therapist_id: o.therapist_id, provider: o.provider });
+        await connector.stopChannel({ channelId: o.channel_id, resourceId: o.resource_id });
+      }
+      // Without a working grant it cannot be stopped at the platform: it lapses by itself there.
+      await store.db.updateTable('push_channels').set({ status: 'stopped', stopped_at: store.now() }).where('id', '=', o.id).execute();
+      totals.stopped++;
+    } catch (err) {
+      totals.failed++;
+      opts.log.warn({ err, channelId: o.channel_id }, 'could not stop the push channel of an unwatched calendar');
+    }
+  }
   for (const cal of calendars) {
     if (cal.provider !== 'google') continue; // Graph subscriptions come with the Microsoft connector
     try {

@@ -4,6 +4,7 @@ import { exchangeCode, revokeGrant } from '../../connectors/google/oauth.js';
 import type { RemoteCalendar } from '../../connectors/port.js';
 import { defaultPracticeSettings, type Config } from '../config.js';
 import { InvalidInput } from '../errors.js';
+import { NeedsReauth } from '../../connectors/errors.js';
 import { resumeConnectionActions } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { upsertCalendar } from '../store/calendars.js';
@@ -11,6 +12,7 @@ import { createConnection, credentialStoreFor, saveCredentials, setConnectionSta
 import { createPractice, createTherapist, findTherapistByIdentity } from '../store/practices.js';
 import type { CalendarRole } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { requestSync } from '../store/sync-queue.js';
 import { googleOAuth, requireGoogle, type ConnectorFactory } from './platforms.js';
 
 export interface Connected {
@@ -28,12 +30,30 @@ async function defaultPractice(store: Store): Promise<string> {
   return (await createPractice(store.db, { name: 'My practice', settings: defaultPracticeSettings(), now: store.now() })).id;
 }
 
-export async function completeGoogleConnect(store: Store, config: Config, connectors: ConnectorFactory, code: string): Promise<Connected> {
+/** Someone who is not a therapist here yet, without an invitation: nothing is stored for them. */
+export class NotInvited extends InvalidInput {
+  constructor() {
+    super('this account is not a therapist of this practice yet: ask the practice for an invitation link (sessionkeeper invite)');
+  }
+}
+
+export async function completeGoogleConnect(
+  store: Store,
+  config: Config,
+  connectors: ConnectorFactory,
+  code: string,
+  /** A new therapist may join: the operator's own command, an invitation, or the very first sign-in. */
+  opts: { allowNewTherapist: boolean } = { allowNewTherapist: true },
+): Promise<Connected> {
   const account = await exchangeCode(googleOAuth(requireGoogle(config)), code);
   const now = store.now();
   const identity = { provider: 'google' as const, subject: account.subject };
   let therapist = await findTherapistByIdentity(store.db, identity);
   const newTherapist = !therapist;
+  if (!therapist && !opts.allowNewTherapist) {
+    const anyone = await store.db.selectFrom('therapists').select('id').limit(1).executeTakeFirst();
+    if (anyone) throw new NotInvited();
+  }
   if (!therapist) {
     const practiceId = await defaultPractice(store);
     const created = await createTherapist(store.db, { practiceId, identity, ...(account.email ? { email: account.email } : {}), now });
@@ -68,6 +88,8 @@ export async function completeGoogleConnect(store: Store, config: Config, connec
     ).id;
   }
   const calendars = await refreshCalendars(store, connectors, { id: connectionId, therapist_id: therapist.id, provider: 'google' });
+  // The first sync of each watched calendar (and after a reconnection, the changes missed meanwhile).
+  for (const c of calendars) if (c.role !== 'ignored') await requestSync(store.db, { calendarId: c.id, reason: 'connect', now: store.now() });
   return { therapistId: therapist.id, connectionId, newTherapist, calendars };
 }
 
@@ -83,7 +105,8 @@ export async function refreshCalendars(
   const connector = await connectors.calendarConnector(connection);
   const remote: RemoteCalendar[] = await connector.listCalendars();
   const out: { id: string; name: string; role: CalendarRole }[] = [];
-  for (const c of remote.filter((r) => r.canRead)) {
+  // A calendar shared for free/busy only is listed too: it can count as busy time, nothing more.
+  for (const c of remote) {
     const row = await upsertCalendar(store.db, {
       therapistId: connection.therapist_id,
       connectionId: connection.id,
@@ -109,27 +132,55 @@ export async function disconnectConnection(store: Store, config: Config, connect
   if (!conn) throw new InvalidInput(`no connection ${connectionId}`);
   const ref = { therapistId: conn.therapist_id, connectionId };
   let channelsStopped = 0;
-  if (conn.status === 'ok') {
-    const connector = await connectors.calendarConnector(conn);
-    const channels = await store.db
-      .selectFrom('push_channels as p')
-      .innerJoin('calendars as c', 'c.id', 'p.calendar_id')
-      .select(['p.id', 'p.channel_id', 'p.resource_id'])
-      .where('c.connection_id', '=', connectionId)
-      .where('p.status', '<>', 'stopped')
-      .execute();
-    for (const ch of channels) {
-      await connector.stopChannel({ channelId: ch.channel_id, resourceId: ch.resource_id });
-      await store.db.updateTable('push_channels').set({ status: 'stopped', stopped_at: store.now() }).where('id', '=', ch.id).execute();
-      channelsStopped++;
+  const channels = await store.db
+    .selectFrom('push_channels as p')
+    .innerJoin('calendars as c', 'c.id', 'p.calendar_id')
+    .select(['p.id', 'p.channel_id', 'p.resource_id'])
+    .where('c.connection_id', '=', connectionId)
+    .where('p.status', '<>', 'stopped')
+    .execute();
+  // A grant that is already dead cannot stop its channels or be revoked: they lapse at the platform
+  // by themselves, and disconnecting goes on.
+  const connector = conn.status === 'ok' ? await connectors.calendarConnector(conn).catch((err: unknown) => (err instanceof NeedsReauth ? null : Promise.reject(err))) : null;
+  for (const ch of channels) {
+    if (connector) {
+      try {
+        await connector.stopChannel({ channelId: ch.channel_id, resourceId: ch.resource_id });
+      } catch (err) {
+        if (!(err instanceof NeedsReauth)) throw err;
+      }
     }
+    await store.db.updateTable('push_channels').set({ status: 'stopped', stopped_at: store.now() }).where('id', '=', ch.id).execute();
+    channelsStopped++;
   }
   if (conn.provider === 'google' && config.google) {
-    await revokeGrant(googleOAuth(config.google), credentialStoreFor(store.db, store.keyring, ref, () => store.now()));
+    try {
+      await revokeGrant(googleOAuth(config.google), credentialStoreFor(store.db, store.keyring, ref, () => store.now()));
+    } catch (err) {
+      if (!(err instanceof NeedsReauth)) throw err;
+    }
   }
   const now = store.now();
   await store.db.updateTable('connections').set({ credentials: null, updated_at: now }).where('id', '=', connectionId).execute();
   await setConnectionStatus(store.db, ref, 'revoked', 'disconnected', now);
   await audit(store.db, { at: now, therapistId: conn.therapist_id, actor, action: 'disconnect', subjectType: 'connection', subjectId: connectionId, detail: { channelsStopped } });
   return { channelsStopped };
+}
+
+/**
+ * Gives a calendar a role. Busy-only keeps intervals and nothing else, so the stored events lose
+ * their sealed copies at once; any other change resyncs the calendar fully under its new role.
+ */
+export async function setCalendarRole(store: Store, calendarId: string, role: CalendarRole, actor: string): Promise<{ changed: boolean }> {
+  const cal = await store.db.selectFrom('calendars').select(['id', 'role', 'therapist_id']).where('id', '=', calendarId).executeTakeFirst();
+  if (!cal) throw new InvalidInput(`no calendar ${calendarId}`);
+  if (cal.role === role) return { changed: false };
+  const now = store.now();
+  await store.transaction(async (trx) => {
+    await trx.updateTable('calendars').set({ role, updated_at: now }).where('id', '=', calendarId).execute();
+    if (role === 'busy_only') await trx.updateTable('event_snapshots').set({ payload: null }).where('calendar_id', '=', calendarId).execute();
+    if (role !== 'ignored') await requestSync(trx, { calendarId, reason: 'role', full: true, now });
+    await audit(trx, { at: now, therapistId: cal.therapist_id, actor, action: 'update', subjectType: 'calendar_role', subjectId: calendarId, detail: { from: cal.role, to: role } });
+  });
+  return { changed: true };
 }

@@ -8,6 +8,7 @@ import type { Config, GoogleConfig } from '../config.js';
 import { InvalidInput } from '../errors.js';
 import { credentialStoreFor } from '../store/connections.js';
 import type { Provider } from '../store/schema.js';
+import type { Keyring } from '../secrets.js';
 import type { Store } from '../store/store.js';
 
 export interface ConnectorFactory {
@@ -50,21 +51,45 @@ export function platformConnectors(config: Config, store: Store, opts: { sleep?:
 }
 
 // ---------------------------------------------------------------------------------------------
-// OAuth state: signed and short-lived, so a callback can only finish a consent we started.
+// Signed, expiring tokens: the OAuth state (a callback can only finish a consent we started) and
+// invitations (only invited people become therapists of the practice).
 
 const STATE_TTL_MS = 15 * 60_000;
 
-export function signState(store: Store, now: Date): string {
-  const body = `${now.getTime() + STATE_TTL_MS}.${randomBytes(12).toString('base64url')}`;
-  const mac = createHmac('sha256', store.keyring.current.indexKey).update(`oauth-state:${body}`).digest('base64url');
-  return `${body}.${mac}`;
+function mac(keyring: Keyring, purpose: string, body: string): string {
+  return createHmac('sha256', keyring.current.indexKey).update(`${purpose}:${body}`).digest('base64url');
 }
 
-export function checkState(store: Store, state: string, now: Date): boolean {
-  const parts = state.split('.');
-  if (parts.length !== 3) return false;
-  const body = `${parts[0]}.${parts[1]}`;
-  const expected = createHmac('sha256', store.keyring.current.indexKey).update(`oauth-state:${body}`).digest();
-  const given = Buffer.from(parts[2]!, 'base64url');
-  return given.length === expected.length && timingSafeEqual(given, expected) && Number(parts[0]) > now.getTime();
+function signed(keyring: Keyring, purpose: string, expiresMs: number, flags: string): string {
+  const body = `${expiresMs}.${randomBytes(12).toString('base64url')}.${flags}`;
+  return `${body}.${mac(keyring, purpose, body)}`;
+}
+
+/** The flags of a valid token, or undefined for a forged, altered or expired one. */
+function opened(keyring: Keyring, purpose: string, token: string, now: Date): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 4) return undefined;
+  const body = parts.slice(0, 3).join('.');
+  const expected = Buffer.from(mac(keyring, purpose, body), 'base64url');
+  const given = Buffer.from(parts[3]!, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected) || !(Number(parts[0]) > now.getTime())) return undefined;
+  return parts[2];
+}
+
+/** The OAuth state of a consent we start; `invited` lets a new therapist in. */
+export function signState(keyring: Keyring, now: Date, opts: { invited?: boolean } = {}): string {
+  return signed(keyring, 'oauth-state', now.getTime() + STATE_TTL_MS, opts.invited ? 'i' : '-');
+}
+
+export function checkState(keyring: Keyring, state: string, now: Date): { invited: boolean } | undefined {
+  const flags = opened(keyring, 'oauth-state', state, now);
+  return flags === undefined ? undefined : { invited: flags === 'i' };
+}
+
+export function signInvite(keyring: Keyring, now: Date, days: number): string {
+  return signed(keyring, 'invite', now.getTime() + days * 86_400_000, '-');
+}
+
+export function checkInvite(keyring: Keyring, invite: string, now: Date): boolean {
+  return opened(keyring, 'invite', invite, now) !== undefined;
 }

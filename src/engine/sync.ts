@@ -30,7 +30,7 @@ function timeText(t: EventTime | null): string | null {
 /** A normalised item as a snapshot row: busy-only calendars keep the interval and nothing else. */
 export function snapshotOf(item: CalendarItem, calendarZone: string, busyOnly: boolean): SnapshotInput {
   if (item.kind === 'tombstone') {
-    return { eventId: item.eventId, seriesId: item.seriesId, originalStart: timeText(item.originalStart), status: 'deleted', payload: null };
+    return { eventId: item.eventId, seriesId: item.seriesId, originalStart: timeText(item.originalStart), status: 'deleted', busy: false, payload: null };
   }
   return {
     eventId: item.eventId,
@@ -42,7 +42,7 @@ export function snapshotOf(item: CalendarItem, calendarZone: string, busyOnly: b
     platformUpdatedAt: new Date(item.updated),
     startAt: new Date(timeMs(item.start, calendarZone)),
     endAt: new Date(timeMs(item.end, calendarZone)),
-    busy: item.status !== 'cancelled',
+    busy: item.status !== 'cancelled' && item.showAs === 'busy',
     payload: busyOnly ? null : item,
   };
 }
@@ -82,7 +82,8 @@ export async function syncCalendar(
     if (mode === 'full') {
       // A full listing has no tombstones for what was deleted since the last sync: what we stored
       // and it no longer lists is gone (API-NOTES, Google 410; the same rule for Graph).
-      const seen = new Set(items.map((i) => i.eventId));
+      // An event the platform still lists but we could not read is not deleted: it keeps its snapshot.
+      const seen = new Set([...items.map((i) => i.eventId), ...pulled.rejected.map((r) => r.eventId)]);
       const stored = await store.db
         .selectFrom('event_snapshots')
         .select(['event_id', 'series_id', 'original_start'])
@@ -136,7 +137,11 @@ async function pull(connector: CalendarConnector, providerCalendarId: string, cu
       continue;
     }
     if (!page.nextCursor) throw new Error('the platform ended a listing without a cursor for the next sync');
-    return { items, rejected, pages, cursor: page.nextCursor };
+    // An event that changed while we paged can be listed twice: its last copy is the one that counts.
+    const last = new Map<string, number>();
+    items.forEach((item, i) => last.set(item.eventId, i));
+    const unique = last.size === items.length ? items : items.filter((item, i) => last.get(item.eventId) === i);
+    return { items: unique, rejected, pages, cursor: page.nextCursor };
   }
 }
 

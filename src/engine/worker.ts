@@ -1,7 +1,7 @@
 // The in-process sync worker of `npm start` (until the engine's own worker lands): takes queued
 // "sync calendar X" requests, syncs each under its lock, and puts failures back with back-off.
 import { randomUUID } from 'node:crypto';
-import { NeedsReauth, RetryAfter } from '../../connectors/errors.js';
+import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { claimSyncRequests, finishSyncRequest, releaseSyncRequest } from '../store/sync-queue.js';
@@ -59,6 +59,13 @@ export async function runQueuedSyncs(deps: WorkerDeps, workerId: string, limit =
       log.info({ calendarId: cal.id, mode: outcome.mode, items: outcome.items.length, pages: outcome.pages, cursorExpired: outcome.cursorExpired }, 'calendar synced');
     } catch (err) {
       await recordSyncError(store, cal.id, err);
+      if (err instanceof NotFound || err instanceof Forbidden) {
+        // Permanent: the calendar is gone or no longer shared, or a permission is missing. Recorded
+        // for the operator (calendars shows it); retrying would not help.
+        log.warn({ calendarId: cal.id, error: (err as Error).message }, 'calendar sync failed for good');
+        await finishSyncRequest(store.db, { calendarId: claim.calendarId, seq: claim.seq, workerId });
+        continue;
+      }
       if (err instanceof NeedsReauth) {
         // The connection is marked; its calendars wait for the therapist to connect again.
         log.warn({ calendarId: cal.id, connectionId: cal.connection_id }, 'connection needs the therapist to connect again');

@@ -51,15 +51,17 @@ export async function upsertSnapshots(
       .insertInto('event_snapshots')
       .values(rows)
       .onConflict((oc) =>
+        // A tombstone carries little (Google guarantees only the id): what we knew of the event stays,
+        // so a move can still be matched by its iCalUID and a deleted interval is still placed.
         oc.columns(['calendar_id', 'event_id']).doUpdateSet({
-          ical_uid: sql`excluded.ical_uid`,
-          series_id: sql`excluded.series_id`,
-          original_start: sql`excluded.original_start`,
+          ical_uid: sql`COALESCE(excluded.ical_uid, event_snapshots.ical_uid)`,
+          series_id: sql`COALESCE(excluded.series_id, event_snapshots.series_id)`,
+          original_start: sql`COALESCE(excluded.original_start, event_snapshots.original_start)`,
           status: sql`excluded.status`,
-          version: sql`excluded.version`,
-          platform_updated_at: sql`excluded.platform_updated_at`,
-          start_at: sql`excluded.start_at`,
-          end_at: sql`excluded.end_at`,
+          version: sql`COALESCE(excluded.version, event_snapshots.version)`,
+          platform_updated_at: sql`COALESCE(excluded.platform_updated_at, event_snapshots.platform_updated_at)`,
+          start_at: sql`COALESCE(excluded.start_at, event_snapshots.start_at)`,
+          end_at: sql`COALESCE(excluded.end_at, event_snapshots.end_at)`,
           busy: sql`excluded.busy`,
           payload: sql`excluded.payload`,
           synced_at: sql`excluded.synced_at`,
