@@ -1,6 +1,7 @@
 // The interfaces between the engine and the connectors. Connectors know nothing of src/: what they
 // must persist (credentials, token caches, channel records) they reach through these, which the
 // store implements and the engine hands in.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { CalendarItem, ItemError } from './types.js';
 
 export type Provider = 'google' | 'microsoft';
@@ -46,6 +47,26 @@ export interface ChannelRecord {
   channelId: string;
   resourceId: string | null;
   expiresAt: Date;
+}
+
+/** What the store keeps of a channel to check a notification against: never the secret itself. */
+export interface StoredChannel {
+  channelId: string;
+  resourceId: string | null;
+  /** hashChannelSecret(token or clientState). */
+  secretHash: string;
+}
+
+/** A channel token or clientState is kept as its SHA-256: the database never holds the secret. */
+export function hashChannelSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Constant-time comparison of a presented secret with a stored hash. */
+export function secretMatches(secret: string, secretHash: string): boolean {
+  const given = Buffer.from(hashChannelSecret(secret), 'hex');
+  const stored = Buffer.from(secretHash, 'hex');
+  return given.length === stored.length && timingSafeEqual(given, stored);
 }
 
 /**

@@ -133,6 +133,7 @@ forEachBackend('Google sync', (t) => {
     ['429 with Retry-After', { status: 429, retryAfter: 1 }],
     ['429 without Retry-After', { status: 429 }],
     ['403 rateLimitExceeded', { status: 403, reason: 'rateLimitExceeded' }],
+    ['403 quotaExceeded', { status: 403, reason: 'quotaExceeded' }],
     ['403 userRateLimitExceeded with Retry-After', { status: 403, reason: 'userRateLimitExceeded', retryAfter: 2 }],
     ['500', { status: 500 }],
     ['503', { status: 503 }],
@@ -160,6 +161,32 @@ forEachBackend('Google sync', (t) => {
       expect(g.emu.faults.pending()).toBe(0);
     });
   }
+
+  test('a 410 in the middle of a full listing starts the listing again: nothing lost', async () => {
+    const me = await g.connect({ sub: 'g-410mid', email: 'mid410@brightpath.example', calendars: [{ id: 'mid410@brightpath.example' }] });
+    const cal = me.calendars['mid410@brightpath.example']!;
+    for (let i = 0; i < 600; i++) g.emu.insertEvent('mid410@brightpath.example', { summary: `Session ${i}`, ...timed(DateTime.fromISO('2026-03-02').plus({ days: i % 60 }).toISODate()!, 8 + (i % 10)) });
+    g.emu.faults.add({ match: { method: 'GET', path: /\/events$/ }, fault: { delayMs: 0 } });
+    g.emu.faults.add({ match: { method: 'GET', path: /\/events$/ }, fault: { status: 410 } });
+    const out = await sync(t, g, me, cal);
+    expect(out).toMatchObject({ mode: 'full', cursorExpired: true });
+    expect(out.items).toHaveLength(600);
+    expect(await snapshots(t, cal)).toHaveLength(600);
+  });
+
+  test('a grant that dies in the middle of a listing stores nothing and marks only that connection', async () => {
+    const me = await g.connect({ sub: 'g-midgrant', email: 'midgrant@brightpath.example', calendars: [{ id: 'midgrant@brightpath.example' }] });
+    const cal = me.calendars['midgrant@brightpath.example']!;
+    for (let i = 0; i < 300; i++) g.emu.insertEvent('midgrant@brightpath.example', { summary: `Session ${i}`, ...timed(DateTime.fromISO('2026-03-02').plus({ days: i % 30 }).toISODate()!, 8 + (i % 10)) });
+    g.emu.faults.add({ match: { method: 'GET', path: /\/events$/ }, fault: { delayMs: 0 } });
+    g.emu.faults.add({ match: { method: 'GET', path: /\/events$/ }, fault: { status: 401 } });
+    g.emu.faults.add({ fault: { invalidGrant: true } });
+    const err = await sync(t, g, me, cal).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NeedsReauth);
+    expect(await snapshots(t, cal)).toHaveLength(0);
+    expect((await t.store.db.selectFrom('calendars').select('cursor').where('id', '=', cal).executeTakeFirstOrThrow()).cursor).toBeNull();
+    expect((await t.store.db.selectFrom('connections').select('status').where('id', '=', me.connectionId).executeTakeFirstOrThrow()).status).toBe('needs_reauth');
+  });
 
   test('a long Retry-After goes back to the caller, and the next attempt resumes from the stored cursor', async () => {
     const me = await g.connect({ sub: 'g-retry', email: 'retry@brightpath.example', calendars: [{ id: 'retry@brightpath.example' }] });

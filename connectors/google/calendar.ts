@@ -4,7 +4,7 @@
 import { calendar, type calendar_v3 } from '@googleapis/calendar';
 import type { OAuth2Client } from 'google-auth-library';
 import { CursorExpired, Forbidden, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
-import type { CalendarConnector, ChannelRecord, CredentialStore, RemoteCalendar, SyncPage } from '../port.js';
+import { secretMatches, type CalendarConnector, type ChannelRecord, type CredentialStore, type RemoteCalendar, type StoredChannel, type SyncPage } from '../port.js';
 import type { CalendarItem, ItemError } from '../types.js';
 import { normaliseGoogleEvent } from './normalise.js';
 import { guardGrant, isInvalidGrant } from './oauth.js';
@@ -216,4 +216,14 @@ export function parseGoogleNotification(headers: Record<string, string | string[
   if (!channelId || !token || (state !== 'sync' && state !== 'exists' && state !== 'not_exists')) return undefined;
   const number = h('x-goog-message-number');
   return { channelId, token, state, resourceId: h('x-goog-resource-id') ?? null, messageNumber: number && /^\d+$/.test(number) ? Number(number) : null };
+}
+
+/**
+ * Checks a parsed notification against the channel record the caller looked up by its id: the
+ * token must match (by hash, in constant time) and so must the resource, once Google gave us one.
+ */
+export function verifyGoogleNotification(note: GoogleNotification, channel: StoredChannel | undefined): boolean {
+  if (!channel || channel.channelId !== note.channelId) return false;
+  if (!secretMatches(note.token, channel.secretHash)) return false;
+  return !channel.resourceId || !note.resourceId || channel.resourceId === note.resourceId;
 }

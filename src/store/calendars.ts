@@ -1,5 +1,5 @@
 // Calendars of a connection: their role, the sync cursor, and their push channels.
-import crypto from 'node:crypto';
+import { hashChannelSecret, type StoredChannel } from '../../connectors/port.js';
 import type { Kysely } from 'kysely';
 import type { CalendarRole, Database, Provider } from './schema.js';
 
@@ -38,10 +38,7 @@ export async function upsertCalendar(
     .executeTakeFirstOrThrow();
 }
 
-/** A channel token or clientState is checked by its hash: the database never holds the secret. */
-export function hashChannelSecret(secret: string): string {
-  return crypto.createHash('sha256').update(secret).digest('hex');
-}
+export { hashChannelSecret };
 
 export async function recordPushChannel(
   db: Kysely<Database>,
@@ -62,24 +59,17 @@ export async function recordPushChannel(
     .executeTakeFirstOrThrow();
 }
 
-/**
- * The calendar of an active channel whose secret matches, or undefined: an unknown channel and a
- * wrong secret look the same to the caller (and to whoever forged the request).
- */
-export async function verifyPushChannel(
+/** The channel a notification names (not stopped), with what it is checked against. */
+export async function findPushChannel(
   db: Kysely<Database>,
-  input: { provider: Provider; channelId: string; secret: string },
-): Promise<{ calendarId: string; channelRowId: string; resourceId: string | null } | undefined> {
+  input: { provider: Provider; channelId: string },
+): Promise<(StoredChannel & { calendarId: string; rowId: string }) | undefined> {
   const row = await db
     .selectFrom('push_channels')
-    .select(['id', 'calendar_id', 'secret_hash', 'resource_id'])
+    .select(['id', 'calendar_id', 'channel_id', 'secret_hash', 'resource_id'])
     .where('provider', '=', input.provider)
     .where('channel_id', '=', input.channelId)
     .where('status', '<>', 'stopped')
     .executeTakeFirst();
-  if (!row) return undefined;
-  const given = Buffer.from(hashChannelSecret(input.secret), 'hex');
-  const stored = Buffer.from(row.secret_hash, 'hex');
-  if (given.length !== stored.length || !crypto.timingSafeEqual(given, stored)) return undefined;
-  return { calendarId: row.calendar_id, channelRowId: row.id, resourceId: row.resource_id };
+  return row ? { rowId: row.id, calendarId: row.calendar_id, channelId: row.channel_id, resourceId: row.resource_id, secretHash: row.secret_hash } : undefined;
 }
