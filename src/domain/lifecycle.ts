@@ -290,6 +290,17 @@ function presume(ledger: Ledger, nowMs: number, ctx: LedgerContext, pending: Pen
   }
 }
 
+/** The detail of a scheduled transition, shared like the decision it comes from. */
+const scheduledDetails = new WeakMap<Decision, Record<string, unknown>>();
+function scheduledDetail(decision: Decision): Record<string, unknown> {
+  let d = scheduledDetails.get(decision);
+  if (!d) {
+    d = Object.freeze({ reasons: decision.reasons, type: decision.type });
+    scheduledDetails.set(decision, d);
+  }
+  return d;
+}
+
 /** The detail of every presumed attendance: one frozen object. */
 const PRESUMED: Record<string, unknown> = Object.freeze({ presumed: true });
 
@@ -481,7 +492,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
     if (e.iCalUID && decision.appointment) addUid(ledger.byUid, e.iCalUID, key);
     if (!decision.appointment) return waitsForClient ? 'needs-known-client' : undefined;
     if (client) ledger.knownClients.add(client.key);
-    pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
+    pending.push({ state, kind: 'scheduled', at, detail: scheduledDetail(decision) });
     settle(ledger, state, view, client, atMs, ctx, pending, true, true, false);
     return;
   }
@@ -517,7 +528,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
     state.presumed = false;
     state.cancel = null;
     state.movedTo = null;
-    pending.push({ state, kind: 'scheduled', at, detail: { reasons: decision.reasons, type: decision.type } });
+    pending.push({ state, kind: 'scheduled', at, detail: scheduledDetail(decision) });
     settle(ledger, state, view, client, atMs, ctx, pending, true, true, acceptedBefore);
     return;
   }
