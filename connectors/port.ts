@@ -40,6 +40,13 @@ export interface SyncPage {
   nextPageToken: string | null;
   /** On the last page: the cursor for the next incremental sync. */
   nextCursor: string | null;
+  /**
+   * On the last page of a listing that is a complete picture of a time window (Graph's windowed
+   * calendarView): what we stored in the window and it did not list is gone.
+   */
+  window?: { start: Date; end: Date } | null;
+  /** Series read again in full: their stored instances not listed here are gone (Graph). */
+  seriesSnapshots?: { seriesId: string; eventIds: string[] }[];
 }
 
 /** A push channel (Google) or subscription (Graph) as we record it. */

@@ -77,25 +77,39 @@ export async function syncCalendar(
       opts.log.info({ calendarId }, 'sync token expired: full resync');
       pulled = await pull(connector, cal.provider_calendar_id, null);
     }
-    const items = pulled.items;
+    let items = pulled.items;
     let deletedMeanwhile = 0;
-    if (mode === 'full') {
-      // A full listing has no tombstones for what was deleted since the last sync: what we stored
-      // and it no longer lists is gone (API-NOTES, Google 410; the same rule for Graph).
-      // An event the platform still lists but we could not read is not deleted: it keeps its snapshot.
-      const seen = new Set([...items.map((i) => i.eventId), ...pulled.rejected.map((r) => r.eventId)]);
-      const stored = await store.db
-        .selectFrom('event_snapshots')
-        .select(['event_id', 'series_id', 'original_start'])
-        .where('calendar_id', '=', calendarId)
-        .where('status', '<>', 'deleted')
-        .execute();
-      for (const row of stored) {
-        if (seen.has(row.event_id)) continue;
-        const tombstone: Tombstone = { kind: 'tombstone', provider: connector.provider, calendarId: cal.provider_calendar_id, eventId: row.event_id, seriesId: row.series_id, originalStart: null };
-        items.push(tombstone);
-        deletedMeanwhile++;
+    // An event the platform still lists but we could not read is not deleted: it keeps its snapshot.
+    const seen = new Set([...items.map((i) => i.eventId), ...pulled.rejected.map((r) => r.eventId)]);
+    const gone = (row: { event_id: string; series_id: string | null }) => {
+      const tombstone: Tombstone = { kind: 'tombstone', provider: connector.provider, calendarId: cal.provider_calendar_id, eventId: row.event_id, seriesId: row.series_id, originalStart: null };
+      items.push(tombstone);
+      seen.add(row.event_id);
+      deletedMeanwhile++;
+    };
+    if (mode === 'full' || pulled.window) {
+      // A complete listing has no tombstones for what was deleted since the last sync: what we
+      // stored and it no longer lists is gone (API-NOTES: Google after a 410; Graph's windowed
+      // reads, limited to their window).
+      let query = store.db.selectFrom('event_snapshots').select(['event_id', 'series_id']).where('calendar_id', '=', calendarId).where('status', '<>', 'deleted');
+      if (pulled.window) query = query.where('start_at', '>=', pulled.window.start).where('start_at', '<', pulled.window.end);
+      for (const row of await query.execute()) if (!seen.has(row.event_id)) gone(row);
+    }
+    for (const series of pulled.seriesSnapshots) {
+      // A series read again in full: its stored instances it no longer has were cancelled.
+      const listed = new Set(series.eventIds);
+      const rows = await store.db.selectFrom('event_snapshots').select(['event_id', 'series_id']).where('calendar_id', '=', calendarId).where('series_id', '=', series.seriesId).where('status', '<>', 'deleted').execute();
+      for (const row of rows) if (!listed.has(row.event_id) && !seen.has(row.event_id)) gone(row);
+    }
+    // Tombstones of events we never stored (Graph sends them for the whole mailbox) are dropped.
+    const tombstoneIds = items.filter((i) => i.kind === 'tombstone').map((i) => i.eventId);
+    if (tombstoneIds.length > 0) {
+      const known = new Set<string>();
+      for (let i = 0; i < tombstoneIds.length; i += 500) {
+        const rows = await store.db.selectFrom('event_snapshots').select('event_id').where('calendar_id', '=', calendarId).where('event_id', 'in', tombstoneIds.slice(i, i + 500)).execute();
+        for (const r of rows) known.add(r.event_id);
       }
+      items = items.filter((i) => i.kind !== 'tombstone' || known.has(i.eventId));
     }
     const now = store.now();
     const busyOnly = cal.role === 'busy_only';
@@ -125,6 +139,7 @@ export async function syncCalendar(
 async function pull(connector: CalendarConnector, providerCalendarId: string, cursor: string | null) {
   const items: CalendarItem[] = [];
   const rejected: ItemError[] = [];
+  const seriesSnapshots: { seriesId: string; eventIds: string[] }[] = [];
   let pageToken: string | null = null;
   let pages = 0;
   for (;;) {
@@ -132,6 +147,7 @@ async function pull(connector: CalendarConnector, providerCalendarId: string, cu
     pages++;
     items.push(...page.items);
     rejected.push(...page.rejected);
+    seriesSnapshots.push(...(page.seriesSnapshots ?? []));
     if (page.nextPageToken) {
       pageToken = page.nextPageToken;
       continue;
@@ -141,7 +157,7 @@ async function pull(connector: CalendarConnector, providerCalendarId: string, cu
     const last = new Map<string, number>();
     items.forEach((item, i) => last.set(item.eventId, i));
     const unique = last.size === items.length ? items : items.filter((item, i) => last.get(item.eventId) === i);
-    return { items: unique, rejected, pages, cursor: page.nextCursor };
+    return { items: unique, rejected, pages, cursor: page.nextCursor, window: page.window ?? null, seriesSnapshots };
   }
 }
 
