@@ -78,6 +78,11 @@ export const envSchema = z.object({
   GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
   GOOGLE_OAUTH_AUTH_URL: z.url().optional(),
   GOOGLE_OAUTH_REVOKE_URL: z.url().optional(),
+  MICROSOFT_CLIENT_ID: z.string().min(1).optional(),
+  MICROSOFT_CLIENT_SECRET: z.string().min(1).optional(),
+  /** "organizations" (work and school accounts), "common", or one tenant id. */
+  MICROSOFT_TENANT: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be organizations, common, or a tenant id or domain').default('organizations'),
+  MICROSOFT_REDIRECT_URI: z.url().optional(),
   /** Seconds between runs of the in-process sync worker of `npm start`. */
   SESSIONKEEPER_WORKER_INTERVAL: z.coerce.number().min(0.05).max(3600).default(5),
 });
@@ -98,7 +103,15 @@ export interface Config {
   /** Where platforms reach this server (push notifications, OAuth callbacks). */
   publicUrl: string | undefined;
   google: GoogleConfig | undefined;
+  microsoft: MicrosoftConfig | undefined;
   workerIntervalMs: number;
+}
+
+export interface MicrosoftConfig {
+  clientId: string;
+  clientSecret: string;
+  tenant: string;
+  redirectUri: string;
 }
 
 export interface GoogleConfig {
@@ -128,8 +141,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel: parsed.SESSIONKEEPER_LOG_LEVEL,
     publicUrl: parsed.SESSIONKEEPER_PUBLIC_URL?.replace(/\/+$/, ''),
     google: googleConfig(parsed),
+    microsoft: microsoftConfig(parsed),
     workerIntervalMs: parsed.SESSIONKEEPER_WORKER_INTERVAL * 1000,
   };
+}
+
+function microsoftConfig(p: z.output<typeof envSchema>): MicrosoftConfig | undefined {
+  if (!p.MICROSOFT_CLIENT_ID && !p.MICROSOFT_CLIENT_SECRET) return undefined;
+  const issues: { path: string; message: string }[] = [];
+  if (!p.MICROSOFT_CLIENT_ID) issues.push({ path: 'MICROSOFT_CLIENT_ID', message: 'must be set with MICROSOFT_CLIENT_SECRET' });
+  if (!p.MICROSOFT_CLIENT_SECRET) issues.push({ path: 'MICROSOFT_CLIENT_SECRET', message: 'must be set with MICROSOFT_CLIENT_ID' });
+  const base = p.SESSIONKEEPER_PUBLIC_URL?.replace(/\/+$/, '');
+  const redirectUri = p.MICROSOFT_REDIRECT_URI ?? (base ? `${base}/oauth/microsoft/callback` : undefined);
+  if (!redirectUri) issues.push({ path: 'MICROSOFT_REDIRECT_URI', message: 'must be set, or SESSIONKEEPER_PUBLIC_URL from which it is made' });
+  if (issues.length > 0) throw new InvalidInput('invalid environment', issues);
+  return { clientId: p.MICROSOFT_CLIENT_ID!, clientSecret: p.MICROSOFT_CLIENT_SECRET!, tenant: p.MICROSOFT_TENANT, redirectUri: redirectUri! };
 }
 
 function googleConfig(p: z.output<typeof envSchema>): GoogleConfig | undefined {

@@ -4,6 +4,7 @@ import type { HttpFunction, Request, Response } from '@google-cloud/functions-fr
 import type { App } from './app.js';
 import { googleCallback, googleStart } from './surfaces/oauth/google.js';
 import { googleWebhook } from './surfaces/webhooks/google.js';
+import { microsoftLifecycle, microsoftWebhook } from './surfaces/webhooks/microsoft.js';
 
 export const FUNCTION_NAME = 'sessionkeeper';
 
@@ -15,6 +16,8 @@ export function routes(): Map<string, Route> {
     ['GET /healthz', healthz],
     ['HEAD /healthz', healthz],
     ['POST /webhooks/google', googleWebhook],
+    ['POST /webhooks/microsoft', microsoftWebhook],
+    ['POST /webhooks/microsoft/lifecycle', microsoftLifecycle],
     ['GET /oauth/google/start', googleStart],
     ['GET /oauth/google/callback', googleCallback],
   ]);

@@ -27,6 +27,7 @@ describe('environment', () => {
       logLevel: 'info',
       publicUrl: undefined,
       google: undefined,
+      microsoft: undefined,
       workerIntervalMs: 5000,
     });
   });

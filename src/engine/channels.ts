@@ -60,7 +60,8 @@ async function ensureChannelLocked(
     await store.db.deleteFrom('push_channels').where('id', '=', row.id).execute();
     throw err;
   }
-  await store.db.updateTable('push_channels').set({ resource_id: channel.resourceId, expires_at: channel.expiresAt }).where('id', '=', row.id).execute();
+  // Graph names its subscriptions itself: the record takes the id the platform gave.
+  await store.db.updateTable('push_channels').set({ channel_id: channel.channelId, resource_id: channel.resourceId, expires_at: channel.expiresAt }).where('id', '=', row.id).execute();
   if (live.length === 0) {
     // Push was off until now (a new calendar, a reconnection, a channel that lapsed): whatever
     // changed meanwhile sent no notification, so sync once.
@@ -129,10 +130,9 @@ export async function upkeepChannels(
     }
   }
   for (const cal of calendars) {
-    if (cal.provider !== 'google') continue; // Graph subscriptions come with the Microsoft connector
     try {
       const connector = await connectors.calendarConnector({ id: cal.connection_id, therapist_id: cal.therapist_id, provider: cal.provider });
-      const change = await ensureChannel(store, connector, cal, { address: `${opts.publicUrl}/webhooks/google`, log: opts.log });
+      const change = await ensureChannel(store, connector, cal, { address: `${opts.publicUrl}/webhooks/${cal.provider}`, log: opts.log });
       if (change.created) totals.created++;
       totals.stopped += change.stopped.length;
     } catch (err) {

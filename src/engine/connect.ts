@@ -1,6 +1,8 @@
 // Connecting an account: finish the OAuth consent, find or create the therapist by the verified
 // identity (never by email), store the sealed credentials, and list the account's calendars.
 import { exchangeCode, revokeGrant } from '../../connectors/google/oauth.js';
+import { exchangeMicrosoftCode } from '../../connectors/microsoft/auth.js';
+import type { CredentialStore } from '../../connectors/port.js';
 import type { RemoteCalendar } from '../../connectors/port.js';
 import { defaultPracticeSettings, type Config } from '../config.js';
 import { InvalidInput } from '../errors.js';
@@ -9,11 +11,11 @@ import { resumeConnectionActions } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { upsertCalendar } from '../store/calendars.js';
 import { createConnection, credentialStoreFor, saveCredentials, setConnectionStatus } from '../store/connections.js';
-import { createPractice, createTherapist, findTherapistByIdentity } from '../store/practices.js';
+import { createPractice, createTherapist, findTherapistByIdentity, type PlatformIdentity } from '../store/practices.js';
 import type { CalendarRole } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { requestSync } from '../store/sync-queue.js';
-import { googleOAuth, requireGoogle, type ConnectorFactory } from './platforms.js';
+import { googleOAuth, microsoftAuth, requireGoogle, type ConnectorFactory, type PlatformOptions } from './platforms.js';
 
 export interface Connected {
   therapistId: string;
@@ -46,48 +48,96 @@ export async function completeGoogleConnect(
   opts: { allowNewTherapist: boolean } = { allowNewTherapist: true },
 ): Promise<Connected> {
   const account = await exchangeCode(googleOAuth(requireGoogle(config)), code);
+  return finishConnect(store, connectors, {
+    identity: { provider: 'google', subject: account.subject },
+    accountSubject: account.subject,
+    email: account.email,
+    scopes: account.scopes,
+    credentials: account.credentials,
+    allowNewTherapist: opts.allowNewTherapist,
+  });
+}
+
+/**
+ * Finishes a Microsoft sign-in. MSAL writes its token cache while it exchanges the code, before the
+ * connection exists, so the cache is held in memory and stored with the connection.
+ */
+export async function completeMicrosoftConnect(
+  store: Store,
+  config: Config,
+  connectors: ConnectorFactory,
+  code: string,
+  opts: { allowNewTherapist: boolean; platform?: PlatformOptions } = { allowNewTherapist: true },
+): Promise<Connected> {
+  let cache: string | undefined;
+  const holder: CredentialStore = {
+    load: async () => cache,
+    save: async (c) => {
+      cache = c;
+    },
+    markNeedsReauth: async () => undefined,
+  };
+  const account = await exchangeMicrosoftCode(microsoftAuth(config, opts.platform), code, holder);
+  if (!cache) throw new Error('MSAL kept no token cache for this sign-in');
+  return finishConnect(store, connectors, {
+    identity: { provider: 'microsoft', subject: account.oid, tenantId: account.tid },
+    // MSAL finds the account in its cache by this id.
+    accountSubject: account.homeAccountId,
+    email: account.username,
+    scopes: account.scopes,
+    credentials: cache,
+    allowNewTherapist: opts.allowNewTherapist,
+  });
+}
+
+/** The therapist by their verified identity (new ones only when allowed), the connection, its calendars. */
+async function finishConnect(
+  store: Store,
+  connectors: ConnectorFactory,
+  input: { identity: PlatformIdentity; accountSubject: string; email: string | null; scopes: string[]; credentials: string; allowNewTherapist: boolean },
+): Promise<Connected> {
   const now = store.now();
-  const identity = { provider: 'google' as const, subject: account.subject };
-  let therapist = await findTherapistByIdentity(store.db, identity);
+  const provider = input.identity.provider;
+  let therapist = await findTherapistByIdentity(store.db, input.identity);
   const newTherapist = !therapist;
-  if (!therapist && !opts.allowNewTherapist) {
+  if (!therapist && !input.allowNewTherapist) {
     const anyone = await store.db.selectFrom('therapists').select('id').limit(1).executeTakeFirst();
     if (anyone) throw new NotInvited();
   }
   if (!therapist) {
     const practiceId = await defaultPractice(store);
-    const created = await createTherapist(store.db, { practiceId, identity, ...(account.email ? { email: account.email } : {}), now });
+    const created = await createTherapist(store.db, { practiceId, identity: input.identity, ...(input.email ? { email: input.email } : {}), now });
     therapist = { id: created.id, practiceId };
   }
   const existing = await store.db
     .selectFrom('connections')
     .select('id')
     .where('therapist_id', '=', therapist.id)
-    .where('provider', '=', 'google')
-    .where('account_subject', '=', account.subject)
+    .where('provider', '=', provider)
+    .where('account_subject', '=', input.accountSubject)
     .executeTakeFirst();
   let connectionId: string;
   if (existing) {
     connectionId = existing.id;
     const ref = { therapistId: therapist.id, connectionId };
-    await saveCredentials(store.db, store.keyring, ref, account.credentials, now);
-    await store.db.updateTable('connections').set({ scopes: account.scopes, account_email: account.email, updated_at: now }).where('id', '=', connectionId).execute();
+    await saveCredentials(store.db, store.keyring, ref, input.credentials, now);
+    await store.db.updateTable('connections').set({ scopes: input.scopes, account_email: input.email, updated_at: now }).where('id', '=', connectionId).execute();
     await setConnectionStatus(store.db, ref, 'ok', null, now);
     await resumeConnectionActions(store.db, { ...ref, now });
   } else {
     connectionId = (
       await createConnection(store.db, store.keyring, {
         therapistId: therapist.id,
-        provider: 'google',
-        accountSubject: account.subject,
-        ...(account.email ? { accountEmail: account.email } : {}),
-        scopes: account.scopes,
-        credentials: account.credentials,
+        provider,
+        accountSubject: input.accountSubject,
+        ...(input.email ? { accountEmail: input.email } : {}),
+        scopes: input.scopes,
+        credentials: input.credentials,
         now,
       })
     ).id;
   }
-  const calendars = await refreshCalendars(store, connectors, { id: connectionId, therapist_id: therapist.id, provider: 'google' });
+  const calendars = await refreshCalendars(store, connectors, { id: connectionId, therapist_id: therapist.id, provider });
   // The first sync of each watched calendar (and after a reconnection, the changes missed meanwhile).
   for (const c of calendars) if (c.role !== 'ignored') await requestSync(store.db, { calendarId: c.id, reason: 'connect', now: store.now() });
   return { therapistId: therapist.id, connectionId, newTherapist, calendars };

@@ -4,7 +4,11 @@ import { randomBytes, createHmac, timingSafeEqual } from 'node:crypto';
 import { GoogleCalendarConnector } from '../../connectors/google/calendar.js';
 import { authorizedClient, type GoogleOAuthConfig } from '../../connectors/google/oauth.js';
 import type { CalendarConnector } from '../../connectors/port.js';
-import type { Config, GoogleConfig } from '../config.js';
+import type { INetworkModule } from '@azure/msal-node';
+import type { Middleware } from '@microsoft/microsoft-graph-client';
+import { tokenProvider, type MicrosoftAuthConfig } from '../../connectors/microsoft/auth.js';
+import { GraphCalendarConnector } from '../../connectors/microsoft/calendar.js';
+import type { Config, GoogleConfig, MicrosoftConfig } from '../config.js';
 import { InvalidInput } from '../errors.js';
 import { credentialStoreFor } from '../store/connections.js';
 import type { Provider } from '../store/schema.js';
@@ -29,7 +33,29 @@ export function requireGoogle(config: Config): GoogleConfig {
   return config.google;
 }
 
-export function platformConnectors(config: Config, store: Store, opts: { sleep?: (ms: number) => Promise<void>; timeoutMs?: number } = {}): ConnectorFactory {
+export interface PlatformOptions {
+  sleep?: (ms: number) => Promise<void>;
+  timeoutMs?: number;
+  /** Where Microsoft's requests go instead of the internet (the emulator in tests). */
+  microsoft?: { networkClient?: INetworkModule; transport?: Middleware; maxRetries?: number; now?: () => Date };
+}
+
+export function microsoftAuth(config: Config, opts: PlatformOptions = {}): MicrosoftAuthConfig {
+  const ms = requireMicrosoft(config);
+  return { clientId: ms.clientId, clientSecret: ms.clientSecret, redirectUri: ms.redirectUri, tenant: ms.tenant, ...(opts.microsoft?.networkClient ? { networkClient: opts.microsoft.networkClient } : {}) };
+}
+
+export function requireMicrosoft(config: Config): MicrosoftConfig {
+  if (!config.microsoft) {
+    throw new InvalidInput('Microsoft is not configured', [
+      { path: 'MICROSOFT_CLIENT_ID', message: 'must be set (an app registration in Microsoft Entra ID)' },
+      { path: 'MICROSOFT_CLIENT_SECRET', message: 'must be set with it' },
+    ]);
+  }
+  return config.microsoft;
+}
+
+export function platformConnectors(config: Config, store: Store, opts: PlatformOptions = {}): ConnectorFactory {
   return {
     async calendarConnector(connection) {
       const ref = { therapistId: connection.therapist_id, connectionId: connection.id };
@@ -45,7 +71,14 @@ export function platformConnectors(config: Config, store: Store, opts: { sleep?:
           ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
         });
       }
-      throw new InvalidInput(`no connector for ${connection.provider} yet`);
+      // Microsoft: the connection's account is MSAL's home account id (oid.tid).
+      const account = await store.db.selectFrom('connections').select('account_subject').where('id', '=', connection.id).executeTakeFirstOrThrow();
+      return new GraphCalendarConnector({
+        getAccessToken: tokenProvider(microsoftAuth(config, opts), credentials, account.account_subject),
+        now: opts.microsoft?.now ?? (() => store.now()),
+        ...(opts.microsoft?.transport ? { transport: opts.microsoft.transport } : {}),
+        ...(opts.microsoft?.maxRetries !== undefined ? { maxRetries: opts.microsoft.maxRetries } : {}),
+      });
     },
   };
 }
