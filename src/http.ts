@@ -3,6 +3,7 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import type { App } from './app.js';
 import { googleCallback, googleStart } from './surfaces/oauth/google.js';
+import { microsoftCallback, microsoftStart } from './surfaces/oauth/microsoft.js';
 import { googleWebhook } from './surfaces/webhooks/google.js';
 import { microsoftLifecycle, microsoftWebhook } from './surfaces/webhooks/microsoft.js';
 
@@ -20,6 +21,8 @@ export function routes(): Map<string, Route> {
     ['POST /webhooks/microsoft/lifecycle', microsoftLifecycle],
     ['GET /oauth/google/start', googleStart],
     ['GET /oauth/google/callback', googleCallback],
+    ['GET /oauth/microsoft/start', microsoftStart],
+    ['GET /oauth/microsoft/callback', microsoftCallback],
   ]);
 }
 

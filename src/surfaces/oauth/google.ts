@@ -6,7 +6,8 @@ import type { App } from '../../app.js';
 import { completeGoogleConnect, NotInvited } from '../../engine/connect.js';
 import { checkInvite, checkState, googleOAuth, platformConnectors, signState } from '../../engine/platforms.js';
 
-function page(res: Response, status: number, title: string, body: string): void {
+/** A small, self-contained result page for the end of a consent (no script, no external assets). */
+export function page(res: Response, status: number, title: string, body: string): void {
   res
     .status(status)
     .type('html')
