@@ -89,9 +89,9 @@ function needsReauth(err: unknown): boolean {
  * wants the user back (revoked, expired, consent withdrawn), the connection is marked and
  * NeedsReauth thrown.
  */
-export function tokenProvider(cfg: MicrosoftAuthConfig, store: CredentialStore, homeAccountId: string): () => Promise<string> {
+export function tokenProvider(cfg: MicrosoftAuthConfig, store: CredentialStore, homeAccountId: string): (opts?: { forceRefresh?: boolean }) => Promise<string> {
   const app = msalApp(cfg, store);
-  return async () => {
+  return async (opts = {}) => {
     let account: AccountInfo | null;
     try {
       account = await app.getTokenCache().getAccountByHomeId(homeAccountId);
@@ -103,7 +103,8 @@ export function tokenProvider(cfg: MicrosoftAuthConfig, store: CredentialStore, 
       throw new NeedsReauth('no Microsoft account in the stored token cache');
     }
     try {
-      const result = await app.acquireTokenSilent({ account, scopes: [...MICROSOFT_SCOPES] });
+      // forceRefresh: Graph refused a token MSAL still thought good (revoked sessions).
+      const result = await app.acquireTokenSilent({ account, scopes: [...MICROSOFT_SCOPES], forceRefresh: opts.forceRefresh === true });
       return result.accessToken;
     } catch (err) {
       if (needsReauth(err)) {

@@ -22,7 +22,7 @@ const DAY = 86_400_000;
 
 export interface GraphCalendarOptions {
   /** A fresh access token (MSAL silent acquisition: connectors/microsoft/auth.ts tokenProvider). */
-  getAccessToken: () => Promise<string>;
+  getAccessToken: (opts?: { forceRefresh?: boolean }) => Promise<string>;
   /** Middleware placed just before the HTTP handler (the emulator's redirect in tests). */
   transport?: Middleware;
   /** The clock of the caller: the sync window is placed around its now. */
@@ -72,9 +72,21 @@ export class GraphCalendarConnector implements CalendarConnector {
   readonly #window: { backDays: number; aheadDays: number };
   readonly #pageSize: number;
   #me: { id: string; email: string | null; zone: string; defaultCalendarId: string } | undefined;
+  #forceRefresh = false;
+  /** The Graph client wraps whatever getAccessToken throws; the original is kept here. */
+  #authFailure: Error | undefined;
 
   constructor(opts: GraphCalendarOptions) {
-    const auth = new AuthenticationHandler({ getAccessToken: opts.getAccessToken });
+    const auth = new AuthenticationHandler({
+      getAccessToken: async () => {
+        try {
+          return await opts.getAccessToken({ forceRefresh: this.#forceRefresh });
+        } catch (err) {
+          this.#authFailure = err as Error;
+          throw err;
+        }
+      },
+    });
     const retry = new RetryHandler(new RetryHandlerOptions(1, opts.maxRetries ?? 3));
     const http = new HTTPMessageHandler();
     auth.setNext(retry);
@@ -90,25 +102,39 @@ export class GraphCalendarConnector implements CalendarConnector {
     this.#pageSize = opts.pageSize ?? 100;
   }
 
-  async #get<T>(url: string, prefer: string[] = []): Promise<T> {
+  /** A call; a 401 gets one more try with a token refreshed by force, then NeedsReauth. */
+  async #authorized<T>(call: () => Promise<T>): Promise<T> {
+    const failed = (err: unknown): Error => {
+      const auth = this.#authFailure;
+      this.#authFailure = undefined;
+      return auth ? classifyGraphError(auth) : classifyGraphError(err);
+    };
     try {
-      let req = this.#client.api(url);
-      // UTC times (we keep each event's own zone from originalStartTimeZone), ids that survive moves.
-      const headers = ['outlook.timezone="UTC"', 'IdType="ImmutableId"', ...prefer];
-      req = req.header('Prefer', headers.join(', '));
-      return (await req.get()) as T;
+      return await call();
     } catch (err) {
-      throw classifyGraphError(err);
+      if (this.#authFailure || (err as { statusCode?: number }).statusCode !== 401) throw failed(err);
+      this.#forceRefresh = true;
+      try {
+        return await call();
+      } catch (again) {
+        throw failed(again);
+      } finally {
+        this.#forceRefresh = false;
+      }
     }
   }
 
+  async #get<T>(url: string, prefer: string[] = []): Promise<T> {
+    // UTC times (we keep each event's own zone from originalStartTimeZone), ids that survive moves.
+    const headers = ['outlook.timezone="UTC"', 'IdType="ImmutableId"', ...prefer].join(', ');
+    return this.#authorized(async () => (await this.#client.api(url).header('Prefer', headers).get()) as T);
+  }
+
   async #send<T>(method: 'post' | 'patch' | 'delete', url: string, body?: unknown): Promise<T> {
-    try {
+    return this.#authorized(async () => {
       const req = this.#client.api(url).header('Prefer', 'IdType="ImmutableId"');
       return (await (method === 'delete' ? req.delete() : method === 'post' ? req.post(body) : req.patch(body))) as T;
-    } catch (err) {
-      throw classifyGraphError(err);
-    }
+    });
   }
 
   async #whoami() {

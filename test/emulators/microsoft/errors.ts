@@ -2,6 +2,9 @@
 // as cited by subscription-post-subscriptions.md) and Microsoft identity platform token-endpoint errors (AADSTS codes).
 import crypto from 'node:crypto';
 
+// The reference pages give few error texts: where a code or message below is not quoted from them, it is the wording
+// real services are commonly seen to use, or (marked "emulator's choice") one picked here; key on status and code.
+
 /** A Graph API error answered in Graph's JSON shape; innerError is filled in by the server per request. */
 export class GraphApiError extends Error {
   readonly status: number;
@@ -20,7 +23,7 @@ export class GraphApiError extends Error {
   }
 }
 
-/** 401 for a missing, unknown, expired or revoked access token (the wording of the brief). */
+/** 401 for a missing, unknown or expired access token (the wording of the brief). */
 export function expiredToken(): GraphApiError {
   return new GraphApiError(401, 'InvalidAuthenticationToken', 'Access token has expired or is not yet valid.');
 }
@@ -54,7 +57,7 @@ export function invalidRequest(message: string): GraphApiError {
   return new GraphApiError(400, 'ErrorInvalidRequest', message);
 }
 
-/** event-delta.md: "$expand, $filter, $orderby, $search" unsupported and "You cannot use $select". */
+/** event-delta.md: "$expand, $filter, $orderby, $search" unsupported and "You cannot use $select" (code: emulator's choice). */
 export function unsupportedDeltaQuery(names: string[]): GraphApiError {
   return new GraphApiError(
     400,
@@ -63,7 +66,7 @@ export function unsupportedDeltaQuery(names: string[]): GraphApiError {
   );
 }
 
-/** A delta state token that is expired or unknown: 410 Gone (delta-query-events.md "state tokens"; code chosen by the emulator). */
+/** A delta state token that is expired or unknown: 410 Gone (delta-query-events.md "state tokens"; message: emulator's choice). */
 export function syncStateNotFound(): GraphApiError {
   return new GraphApiError(410, 'syncStateNotFound', 'The sync state generation is not found. Restart the synchronization without a state token.');
 }

@@ -1,0 +1,997 @@
+// A test emulator of Microsoft Graph v1.0 (calendars, events, calendarView delta, subscriptions, getSchedule) and of
+// the Microsoft identity platform token endpoint, on node:http, driven by a Clock. Behaviour follows refs/graph-docs/*.md.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import crypto from 'node:crypto';
+import { DateTime } from 'luxon';
+import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
+import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
+import type { Clock } from '../../../src/clock.js';
+import * as E from './errors.js';
+import { isObject, project, removedItem, renderEvent, renderStub, type Instance, type Json, type RenderOptions } from './events.js';
+import { Faults, type Endpoint, type Fault, type FaultQueue, type FaultSpec } from './faults.js';
+import { AUTHORITY_HOST, IdentityServer, loadSigningKey, type User } from './identity.js';
+import { GraphStore, type Calendar, type DeltaEntry, type DeltaState } from './store.js';
+import { SubscriptionHub, type Delivery, type LifecycleEvent, type SubscriptionInfo } from './subscriptions.js';
+import { UTC_OUTPUT, parseLocal, parseQueryInstant, renderDateTime, resolveZone, windowsName, type OutputZone } from './timezones.js';
+
+export type { FaultSpec, FaultQueue, Fault, SubscriptionInfo, Delivery, LifecycleEvent };
+
+export const PUBLIC_GRAPH = 'https://graph.microsoft.com/v1.0';
+const GRAPH_HOST_PREFIX = 'https://graph.microsoft.com/';
+/** Hosts of the identity platform (MSAL's instance-discovery aliases) that msalNetworkClient sends to the emulator. */
+const AAD_HOSTS = new Set(['login.microsoftonline.com', 'login.windows.net', 'login.microsoft.com', 'sts.windows.net']);
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string | string[]>;
+  /** Request headers, names in lower case. */
+  headers: Record<string, string>;
+  bodyBytes: number;
+  responseBytes: number;
+  /** HTTP status answered; 0 when the connection was dropped (fault) or never answered. */
+  status: number;
+  /** Emulator clock (ISO, UTC) when the request arrived. */
+  at: string;
+}
+
+export interface NotificationRecord {
+  subscriptionId: string;
+  url: string;
+  body: unknown;
+  status: number | 'error';
+  at: string;
+}
+
+export interface GraphEmulator {
+  /** Local http base, e.g. 'http://127.0.0.1:PORT/'. */
+  url: string;
+  publicGraph: 'https://graph.microsoft.com/v1.0';
+  authorityHost: 'https://login.microsoftonline.com';
+  /** The only app registration it accepts. */
+  clientId: string;
+  clientSecret: string;
+  close(): Promise<void>;
+  addUser(u: { oid: string; tid: string; upn: string; displayName?: string; timeZone?: string }): void;
+  /**
+   * As if the user consented: a one-time auth code for these scopes (plus openid/profile/offline_access, which MSAL
+   * always asks for) and redirect URI. `extra.nonce`/`codeChallenge` as the authorize request would have carried them.
+   */
+  authorize(oid: string, scopes: string[], redirectUri: string, extra?: { nonce?: string; codeChallenge?: string; codeChallengeMethod?: string }): string;
+  /** Refresh tokens now answer invalid_grant (AADSTS50173); issued access tokens stay valid until they expire. */
+  revokeAll(oid: string): void;
+  /** Access tokens now answer 401 InvalidAuthenticationToken. */
+  expireAccessTokens(oid?: string): void;
+  addCalendar(oid: string, c: { id?: string; name: string; isDefault?: boolean; canEdit?: boolean }): { id: string };
+  /** The user's own edits (as in Outlook): each changes changeKey/lastModifiedDateTime and notifies subscriptions. */
+  createEvent(oid: string, calendarId: string | 'default', body: Record<string, unknown>): Record<string, unknown>;
+  /** On an occurrence id: makes an exception. */
+  updateEvent(oid: string, eventId: string, patch: Record<string, unknown>): Record<string, unknown>;
+  /** On an occurrence id: cancels that occurrence (no delta item for it; its series master changes). */
+  deleteEvent(oid: string, eventId: string): void;
+  /** Organizer cancel: isCancelled true, then removed. On an attendee's copy: isCancelled true, kept. */
+  cancelEvent(oid: string, eventId: string, comment?: string): void;
+  /** Every delta link (and next link) issued so far for the user answers 410 syncStateNotFound. */
+  expireDeltaLinks(oid: string): void;
+  faults: FaultQueue;
+  requests: RecordedRequest[];
+  subscriptions(): SubscriptionInfo[];
+  /** Lifecycle events to the subscription's lifecycleNotificationUrl. */
+  sendLifecycle(subscriptionId: string, event: LifecycleEvent): Promise<void>;
+  notifications(): NotificationRecord[];
+  /** All notifications sent so far answered. */
+  settled(): Promise<void>;
+}
+
+export interface GraphEmulatorOptions {
+  clock: Clock;
+  host?: string;
+  /** Each change notification is POSTed this many times (default 1; real Graph often sends ~3). */
+  duplicates?: number;
+  /** Real-time limit of the subscription validation handshake (default 10 000 ms, as in the reference). */
+  validationTimeoutMs?: number;
+  /** Real-time limit of a notification POST (default 3 000 ms, as in the webhooks page). */
+  notificationTimeoutMs?: number;
+}
+
+const CLIENT_ID = '5f0c0d1e-7a1b-4c59-9a55-5e55104e4b10';
+const CLIENT_SECRET = 'sk~emulator~secret';
+const DEFAULT_PAGE = 10;
+const MAX_PAGE = 1000;
+const READ_SCOPES = ['calendars.read', 'calendars.readwrite', 'calendars.read.shared', 'calendars.readwrite.shared'];
+const WRITE_SCOPES = ['calendars.readwrite', 'calendars.readwrite.shared'];
+const PROFILE_SCOPES = ['user.read', 'user.readwrite', 'user.readbasic.all', 'user.read.all', 'directory.read.all'];
+const JSON_TYPE = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
+
+type Query = Map<string, string>;
+
+interface Prefs {
+  maxPageSize?: number;
+  out: OutputZone;
+  applied: string[];
+}
+
+interface DeltaSession {
+  oid: string;
+  calendarId: string;
+  prefix: string;
+  from: DateTime;
+  to: DateTime;
+  expired: boolean;
+  /** Next link: the rest of the round, then the state its delta link will carry. Delta link: the state. */
+  remaining?: Json[];
+  state: DeltaState;
+}
+
+interface GraphCtx {
+  requestId: string;
+  clientRequestId: string;
+  prefs: Prefs;
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function token(): string {
+  return crypto.randomBytes(24).toString('base64url');
+}
+
+function parsePrefer(header: string | string[] | undefined): Prefs {
+  const raw = Array.isArray(header) ? header.join(', ') : (header ?? '');
+  const prefs: Prefs = { out: UTC_OUTPUT, applied: [] };
+  const size = /odata\.maxpagesize\s*=\s*"?(\d+)"?/i.exec(raw);
+  if (size) {
+    const n = Number.parseInt(size[1]!, 10);
+    if (n > 0) {
+      prefs.maxPageSize = Math.min(n, MAX_PAGE);
+      prefs.applied.push(`odata.maxpagesize=${prefs.maxPageSize}`);
+    }
+  }
+  const tz = /outlook\.timezone\s*=\s*(?:"([^"]*)"|([^,;]+))/i.exec(raw);
+  if (tz) {
+    const label = (tz[1] ?? tz[2] ?? '').trim();
+    const zone = resolveZone(label);
+    if (zone !== undefined) {
+      prefs.out = { label, zone };
+      prefs.applied.push(`outlook.timezone="${label}"`);
+    }
+  }
+  if (/IdType\s*=\s*"?ImmutableId"?/i.test(raw)) prefs.applied.push('IdType="ImmutableId"');
+  return prefs;
+}
+
+function hasAny(scopes: readonly string[], wanted: readonly string[]): boolean {
+  return scopes.some((s) => wanted.includes(s.toLowerCase()));
+}
+
+/** `$expand=singleValueExtendedProperties($filter=id eq '…' [or id eq '…'])`: the ids; undefined without $expand. */
+function parseExpand(q: Query): string[] | undefined {
+  const v = q.get('$expand');
+  if (v === undefined) return undefined;
+  const m = /^\s*singleValueExtendedProperties\s*(?:\((.*)\))?\s*$/i.exec(v);
+  if (!m) throw E.badBody(`Parsing OData Select and Expand failed: Could not find a property named '${v.split('(')[0]}' on type 'microsoft.graph.event'.`);
+  const ids: string[] = [];
+  for (const hit of (m[1] ?? '').matchAll(/id\s+eq\s+'((?:[^']|'')*)'/gi)) ids.push(hit[1]!.replace(/''/g, "'"));
+  return ids;
+}
+
+function parseSelect(q: Query): string[] | undefined {
+  const v = q.get('$select');
+  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** The $filter forms the emulator understands (the ones a sync engine uses to find its own events). */
+function parseFilter(q: Query): ((i: Instance) => boolean) | undefined {
+  const raw = q.get('$filter');
+  if (raw === undefined) return undefined;
+  const preds: ((i: Instance) => boolean)[] = [];
+  let rest = raw.replace(
+    /singleValueExtendedProperties\/any\(\s*(\w+)\s*:\s*\1\/id\s+eq\s+'((?:[^']|'')*)'(?:\s+and\s+\1\/value\s+eq\s+'((?:[^']|'')*)')?\s*\)/gi,
+    (_all, _v: string, id: string, value: string | undefined) => {
+      const pid = id.replace(/''/g, "'").toLowerCase();
+      const pval = value?.replace(/''/g, "'");
+      preds.push((i) => {
+        const props = (i.fields['singleValueExtendedProperties'] as { id: string; value: string }[] | undefined) ?? [];
+        return props.some((p) => p.id.toLowerCase() === pid && (pval === undefined || p.value === pval));
+      });
+      return ' __any__ ';
+    },
+  );
+  rest = rest.trim();
+  for (const clause of rest.split(/\s+and\s+/i).map((s) => s.trim()).filter((s) => s !== '' && s !== '__any__')) {
+    const m = /^(subject|iCalUId|type|showAs|id|seriesMasterId)\s+eq\s+'((?:[^']|'')*)'$/i.exec(clause);
+    const b = /^(isCancelled|isOrganizer|isAllDay)\s+eq\s+(true|false)$/i.exec(clause);
+    if (m) {
+      const prop = m[1]!.toLowerCase();
+      const value = m[2]!.replace(/''/g, "'");
+      preds.push((i) => {
+        switch (prop) {
+          case 'subject':
+            return i.fields['subject'] === value;
+          case 'icaluid':
+            return i.iCalUId === value;
+          case 'type':
+            return i.type === value;
+          case 'showas':
+            return i.fields['showAs'] === value;
+          case 'id':
+            return i.id === value;
+          default:
+            return i.master?.id === value;
+        }
+      });
+    } else if (b) {
+      const prop = b[1]!;
+      const want = b[2]!.toLowerCase() === 'true';
+      preds.push((i) => (prop.toLowerCase() === 'isallday' ? i.timing.isAllDay : i.fields[prop.charAt(0).toLowerCase() + prop.slice(1)]) === want);
+    } else {
+      throw new E.GraphApiError(400, 'BadRequest', `Invalid filter clause: '${clause}' (the emulator supports singleValueExtendedProperties/Any(...), and eq on subject, iCalUId, type, showAs, id, seriesMasterId, isCancelled, isOrganizer, isAllDay).`);
+    }
+  }
+  return (i) => preds.every((p) => p(i));
+}
+
+export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<GraphEmulator> {
+  const clock = opts.clock;
+  const host = opts.host ?? '127.0.0.1';
+  const faults = new Faults();
+  const requests: RecordedRequest[] = [];
+  const identity = new IdentityServer(clock, CLIENT_ID, CLIENT_SECRET, await loadSigningKey());
+  const owner = (oid: string): { name: string; address: string } => {
+    const u = identity.user(oid);
+    return { name: u.displayName, address: u.upn };
+  };
+  const store = new GraphStore(clock, owner, (change) => hub.notify(change, identity.user(change.oid).tid));
+  const hub: SubscriptionHub = new SubscriptionHub(clock, {
+    clientId: CLIENT_ID,
+    duplicates: opts.duplicates ?? 1,
+    validationTimeoutMs: opts.validationTimeoutMs ?? 10_000,
+    notificationTimeoutMs: opts.notificationTimeoutMs ?? 3_000,
+    resolveResource: (oid, resource) => resolveResource(oid, resource),
+  });
+  const deltaSessions = new Map<string, DeltaSession>();
+  let baseUrl = '';
+
+  function resolveResource(oid: string, resource: string): { calendarId: string } | 'unsupported' | undefined {
+    const r = resource.trim().replace(/^\/+/, '');
+    const m = /^(me|users\/([^/]+))\/(events|calendar\/events|calendars\/([^/]+)\/events|calendars\('([^']+)'\)\/events)$/i.exec(r);
+    if (!m) return 'unsupported';
+    if (m[2] !== undefined) {
+      const u = identity.users.get(m[2]) ?? identity.userByUpn(m[2]);
+      if (!u || u.oid !== oid) return undefined;
+    }
+    const calId = m[4] ?? m[5];
+    if (calId === undefined) return { calendarId: store.defaultCalendar(oid).id };
+    const cal = store.calendarFor(oid, calId);
+    return cal ? { calendarId: cal.id } : undefined;
+  }
+
+  // ---- responses -------------------------------------------------------------------------------------------
+
+  function send(res: http.ServerResponse, rec: RecordedRequest, status: number, body: unknown, headers: Record<string, string>, contentType = JSON_TYPE): void {
+    const data = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    const h: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(data) };
+    if (body !== undefined) h['Content-Type'] = contentType;
+    res.writeHead(status, h);
+    res.end(data);
+    rec.status = status;
+    rec.responseBytes = Buffer.byteLength(data);
+  }
+
+  function graphHeaders(ctx: GraphCtx): Record<string, string> {
+    const h: Record<string, string> = {
+      'request-id': ctx.requestId,
+      'client-request-id': ctx.clientRequestId,
+      'x-ms-ags-diagnostic': '{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"EMU"}}',
+      'Cache-Control': 'no-cache',
+    };
+    if (ctx.prefs.applied.length > 0) h['Preference-Applied'] = ctx.prefs.applied.join(', ');
+    return h;
+  }
+
+  function sendGraphError(res: http.ServerResponse, rec: RecordedRequest, ctx: GraphCtx, err: E.GraphApiError): void {
+    const headers = { ...graphHeaders(ctx), ...err.headers };
+    delete headers['Preference-Applied'];
+    if (err.status === 401) {
+      headers['WWW-Authenticate'] =
+        'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"';
+    }
+    const innerError = { date: clock.now().toUTC().toFormat("yyyy-MM-dd'T'HH:mm:ss"), 'request-id': ctx.requestId, 'client-request-id': ctx.clientRequestId };
+    send(res, rec, err.status, err.body(innerError), headers);
+  }
+
+  function sendAadError(res: http.ServerResponse, rec: RecordedRequest, err: E.AadError): void {
+    const correlationId = rec.headers['client-request-id'] ?? crypto.randomUUID();
+    const timestamp = clock.now().toUTC().toFormat('yyyy-MM-dd HH:mm:ss') + 'Z';
+    send(res, rec, err.status, err.body(timestamp, correlationId), { ...err.headers, 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache' }, 'application/json; charset=utf-8');
+  }
+
+  function faultError(fault: Fault, endpoint: Endpoint): E.GraphApiError | E.AadError {
+    if ('invalidGrant' in fault) {
+      const o: { suberror?: string } = {};
+      if (fault.suberror !== undefined) o.suberror = fault.suberror;
+      return E.invalidGrant(fault.aadsts ?? 70008, o);
+    }
+    if (!('status' in fault)) throw new Error('unreachable fault');
+    const retryAfter = 'retryAfter' in fault && fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : undefined;
+    if (endpoint !== 'graph') {
+      switch (fault.status) {
+        case 401:
+          return E.invalidClient(CLIENT_ID);
+        case 410:
+          return E.invalidGrant(70008);
+        case 429:
+          return new E.AadError(429, 'temporarily_unavailable', undefined, 'The request was throttled. Retry later.', retryAfter ? { headers: retryAfter } : {});
+        default:
+          return new E.AadError(fault.status, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again.');
+      }
+    }
+    switch (fault.status) {
+      case 401:
+        return E.expiredToken();
+      case 410:
+        return E.syncStateNotFound();
+      case 429:
+        return E.throttled('retryAfter' in fault ? fault.retryAfter : undefined);
+      default:
+        return E.serverError(fault.status);
+    }
+  }
+
+  function parseJson(body: Buffer): Json {
+    if (body.length === 0) throw E.badBody();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw E.badBody('Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
+    }
+    if (!isObject(parsed)) throw E.badBody('Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
+    return parsed;
+  }
+
+  // ---- Graph -----------------------------------------------------------------------------------------------
+
+  function pageSize(q: Query, prefs: Prefs): number {
+    const top = q.get('$top');
+    if (top !== undefined) {
+      if (!/^\d+$/.test(top) || Number(top) < 1) throw E.badBody(`Invalid value '${top}' for $top query option found.`);
+      return Math.min(Number(top), MAX_PAGE);
+    }
+    return prefs.maxPageSize ?? DEFAULT_PAGE;
+  }
+
+  function skipOf(q: Query): number {
+    const skip = q.get('$skip');
+    if (skip === undefined) return 0;
+    if (!/^\d+$/.test(skip)) throw E.badBody(`Invalid value '${skip}' for $skip query option found.`);
+    return Number(skip);
+  }
+
+  /** One page of a collection with @odata.nextLink carrying $skip (and the other query options). */
+  function collection(items: Json[], q: Query, prefs: Prefs, context: string, linkPath: string): Json {
+    const size = pageSize(q, prefs);
+    const offset = skipOf(q);
+    const page = items.slice(offset, offset + size);
+    const out: Json = { '@odata.context': context };
+    if (offset + page.length < items.length) {
+      const params = new URLSearchParams();
+      for (const [k, v] of q) if (k !== '$skip') params.set(k === 'startdatetime' ? 'startDateTime' : k === 'enddatetime' ? 'endDateTime' : k, v);
+      params.set('$skip', String(offset + page.length));
+      out['@odata.nextLink'] = `${PUBLIC_GRAPH}/${linkPath}?${params.toString().replace(/%24/g, '$')}`;
+    }
+    out['value'] = page;
+    return out;
+  }
+
+  function renderCalendar(c: Calendar): Json {
+    const o = owner(c.oid);
+    return {
+      id: c.id,
+      name: c.name,
+      color: c.color,
+      hexColor: c.hexColor,
+      isDefaultCalendar: c.isDefault,
+      changeKey: c.changeKey,
+      canShare: c.isDefault && c.canEdit,
+      canViewPrivateItems: true,
+      canEdit: c.canEdit,
+      allowedOnlineMeetingProviders: ['teamsForBusiness'],
+      defaultOnlineMeetingProvider: 'teamsForBusiness',
+      isTallyingResponses: true,
+      isRemovable: !c.isDefault,
+      owner: { name: o.name, address: o.address },
+    };
+  }
+
+  function renderOpts(prefs: Prefs, q: Query): RenderOptions {
+    const r: RenderOptions = { out: prefs.out };
+    const ext = parseExpand(q);
+    if (ext !== undefined) r.extPropIds = ext;
+    return r;
+  }
+
+  function windowOf(q: Query): { from: DateTime; to: DateTime } {
+    const s = q.get('startdatetime');
+    const e = q.get('enddatetime');
+    if (s === undefined || e === undefined || s === '' || e === '') throw E.windowRequired();
+    const from = parseQueryInstant(s);
+    if (!from) throw E.invalidParameter(`The value '${s}' of parameter 'StartDateTime' is invalid.`);
+    const to = parseQueryInstant(e);
+    if (!to) throw E.invalidParameter(`The value '${e}' of parameter 'EndDateTime' is invalid.`);
+    return { from, to };
+  }
+
+  function renderDelta(entries: DeltaEntry[], out: OutputZone): Json[] {
+    return entries.map((e) => {
+      if ('removed' in e) return removedItem(e.removed);
+      return e.inst.type === 'occurrence' ? renderStub(e.inst, { out }) : renderEvent(e.inst, { out, odataType: true });
+    });
+  }
+
+  /** calendarView/delta (event-delta.md, delta-query-events.md): a round paged by $skiptoken, ended by a $deltatoken link. */
+  function delta(user: User, prefix: string, q: Query, prefs: Prefs): Json {
+    const unsupported = ['$select', '$expand', '$filter', '$orderby', '$search'].filter((k) => q.has(k));
+    if (unsupported.length > 0) throw E.unsupportedDeltaQuery(unsupported);
+    const size = prefs.maxPageSize ?? DEFAULT_PAGE;
+    const skip = q.get('$skiptoken');
+    const dtok = q.get('$deltatoken');
+    let session: DeltaSession;
+    let items: Json[];
+    if (skip !== undefined) {
+      const s = deltaSessions.get(skip);
+      if (!s || s.expired || s.remaining === undefined || s.oid !== user.oid) throw E.syncStateNotFound();
+      session = s;
+      items = s.remaining;
+    } else {
+      let since: DeltaState | undefined;
+      let from: DateTime;
+      let to: DateTime;
+      let calendarId: string;
+      if (dtok !== undefined) {
+        const s = deltaSessions.get(dtok);
+        if (!s || s.expired || s.remaining !== undefined || s.oid !== user.oid) throw E.syncStateNotFound();
+        since = s.state;
+        ({ from, to, calendarId } = s);
+      } else {
+        ({ from, to } = windowOf(q));
+        calendarId = store.defaultCalendar(user.oid).id;
+      }
+      const round = store.deltaRound(user.oid, calendarId, from, to, since);
+      items = renderDelta(round.entries, prefs.out);
+      session = { oid: user.oid, calendarId, prefix, from, to, expired: false, state: round.state };
+    }
+    const page = items.slice(0, size);
+    const rest = items.slice(size);
+    const out: Json = { '@odata.context': `${PUBLIC_GRAPH}/$metadata#Collection(event)` };
+    if (rest.length > 0) {
+      const t = token();
+      deltaSessions.set(t, { ...session, remaining: rest });
+      out['@odata.nextLink'] = `${PUBLIC_GRAPH}/${prefix}/calendarView/delta?$skiptoken=${t}`;
+    } else {
+      const t = token();
+      const { remaining: _drop, ...final } = session;
+      deltaSessions.set(t, final);
+      out['@odata.deltaLink'] = `${PUBLIC_GRAPH}/${prefix}/calendarView/delta?$deltatoken=${t}`;
+    }
+    out['value'] = page;
+    return out;
+  }
+
+  function calendarView(user: User, calendarId: string, linkPath: string, q: Query, prefs: Prefs): Json {
+    const { from, to } = windowOf(q);
+    const filter = parseFilter(q);
+    const ro = renderOpts(prefs, q);
+    const select = parseSelect(q);
+    const items = store
+      .window(user.oid, calendarId, from, to)
+      .filter((i) => !filter || filter(i))
+      .map((i) => project(renderEvent(i, ro), select));
+    return collection(items, q, prefs, `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/calendarView`, linkPath);
+  }
+
+  function getSchedule(user: User, body: Json, prefs: Prefs): Json {
+    const schedules = body['schedules'];
+    if (!Array.isArray(schedules) || schedules.length === 0 || schedules.some((s) => typeof s !== 'string')) {
+      throw E.invalidParameter("The parameter 'schedules' is required and must be a list of SMTP addresses.");
+    }
+    if (schedules.length > 20) throw E.invalidParameter('The number of schedules requested exceeds the limit of 20.');
+    const time = (v: unknown, name: string): DateTime => {
+      if (!isObject(v)) throw E.invalidParameter(`The parameter '${name}' is required.`);
+      const zone = resolveZone(typeof v['timeZone'] === 'string' ? v['timeZone'] : '');
+      const at = zone === undefined ? undefined : parseLocal(typeof v['dateTime'] === 'string' ? v['dateTime'] : '', zone);
+      if (!at) throw E.invalidParameter(`The value of parameter '${name}' is invalid.`);
+      return at.toUTC();
+    };
+    const from = time(body['startTime'], 'startTime');
+    const to = time(body['endTime'], 'endTime');
+    if (to <= from) throw E.invalidParameter('The end time must be after the start time.');
+    if (to.diff(from, 'days').days > 62) throw E.invalidParameter('The requested time duration specified is too long. The maximum is 62 days.');
+    const interval = body['availabilityViewInterval'] === undefined ? 30 : body['availabilityViewInterval'];
+    if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 5 || interval > 1440) {
+      throw E.invalidParameter('availabilityViewInterval must be between 5 and 1440 minutes.');
+    }
+    const rank: Record<string, number> = { free: 0, tentative: 1, workingElsewhere: 2, busy: 3, oof: 4 };
+    const digit: Record<string, string> = { free: '0', tentative: '1', busy: '2', oof: '3', workingElsewhere: '4' };
+    const value = (schedules as string[]).map((id) => {
+      const target = identity.userByUpn(id);
+      const workingHours = {
+        daysOfWeek: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'],
+        startTime: '08:00:00.0000000',
+        endTime: '17:00:00.0000000',
+        timeZone: { name: windowsName(resolveZone((target ?? user).timeZone) ?? 'UTC') },
+      };
+      if (!target) {
+        return {
+          scheduleId: id,
+          availabilityView: '',
+          error: { message: 'The server could not find the specified mailbox.', responseCode: 'ErrorMailRecipientNotFound' },
+          scheduleItems: [],
+          workingHours,
+        };
+      }
+      const items = store
+        .window(target.oid, store.defaultCalendar(target.oid).id, from, to)
+        .filter((i) => i.fields['isCancelled'] !== true && i.fields['showAs'] !== 'free' && i.fields['showAs'] !== 'unknown');
+      let view = '';
+      for (let s = from; s < to; s = s.plus({ minutes: interval })) {
+        const e = s.plus({ minutes: interval });
+        let best = 'free';
+        for (const i of items) {
+          if (i.timing.start < e && i.timing.end > s && (rank[String(i.fields['showAs'])] ?? 0) > (rank[best] ?? 0)) best = String(i.fields['showAs']);
+        }
+        view += digit[best] ?? '0';
+      }
+      const own = target.oid === user.oid;
+      return {
+        scheduleId: id,
+        availabilityView: view,
+        scheduleItems: items.map((i) => {
+          const it: Json = { isPrivate: i.fields['sensitivity'] === 'private', status: i.fields['showAs'] };
+          if (own || i.fields['sensitivity'] !== 'private') {
+            it['subject'] = i.fields['subject'];
+            it['location'] = (i.fields['location'] as Json | undefined)?.['displayName'] ?? '';
+          }
+          it['start'] = renderDateTime(i.timing.start, prefs.out);
+          it['end'] = renderDateTime(i.timing.end, prefs.out);
+          return it;
+        }),
+        workingHours,
+      };
+    });
+    return { '@odata.context': `${PUBLIC_GRAPH}/$metadata#Collection(microsoft.graph.scheduleInformation)`, value };
+  }
+
+  function eventContext(user: User): string {
+    return `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/events/$entity`;
+  }
+
+  async function handleGraph(method: string, segs: string[], q: Query, body: Buffer, req: http.IncomingMessage, ctx: GraphCtx): Promise<{ status: number; body?: unknown }> {
+    const auth = identity.authenticate(req.headers.authorization);
+    const user = auth.user;
+    const scopes = auth.scopes;
+    const canRead = (): void => {
+      if (!hasAny(scopes, READ_SCOPES)) throw E.accessDenied();
+    };
+    const canWrite = (): void => {
+      if (!hasAny(scopes, WRITE_SCOPES)) throw E.accessDenied();
+    };
+    const prefs = ctx.prefs;
+
+    if (segs[0] === 'subscriptions') {
+      canRead();
+      const id = segs[1];
+      if (segs.length === 1 && method === 'POST') return { status: 201, body: await hub.create(user, parseJson(body)) };
+      if (segs.length === 1 && method === 'GET') return { status: 200, body: { '@odata.context': `${PUBLIC_GRAPH}/$metadata#subscriptions`, value: hub.listFor(user.oid) } };
+      if (segs.length === 2 && id !== undefined) {
+        if (method === 'GET') return { status: 200, body: hub.get(user.oid, id) };
+        if (method === 'PATCH') return { status: 200, body: hub.patch(user.oid, id, parseJson(body)) };
+        if (method === 'DELETE') {
+          hub.delete(user.oid, id);
+          return { status: 204 };
+        }
+      }
+      if (segs.length === 3 && id !== undefined && segs[2] === 'reauthorize' && method === 'POST') {
+        hub.reauthorize(user.oid, id);
+        return { status: 204 };
+      }
+      throw E.segmentNotFound(segs.slice(1).join('/') || 'subscriptions');
+    }
+
+    let rest: string[];
+    let prefix: string;
+    if (segs[0] === 'me') {
+      rest = segs.slice(1);
+      prefix = 'me';
+    } else if (segs[0] === 'users' && segs[1] !== undefined) {
+      const target = identity.users.get(segs[1]) ?? identity.userByUpn(segs[1]);
+      if (!target || target.oid !== user.oid) throw E.accessDenied();
+      rest = segs.slice(2);
+      prefix = `users/${segs[1]}`;
+    } else {
+      throw E.segmentNotFound(segs[0] ?? '');
+    }
+
+    if (rest.length === 0 && method === 'GET') {
+      if (!hasAny(scopes, PROFILE_SCOPES)) throw E.accessDenied();
+      return {
+        status: 200,
+        body: {
+          '@odata.context': `${PUBLIC_GRAPH}/$metadata#users/$entity`,
+          businessPhones: [],
+          displayName: user.displayName,
+          givenName: null,
+          jobTitle: null,
+          mail: user.upn,
+          mobilePhone: null,
+          officeLocation: null,
+          preferredLanguage: null,
+          surname: null,
+          userPrincipalName: user.upn,
+          id: user.oid,
+        },
+      };
+    }
+
+    // Which calendar a path names: /calendar (the default), /calendars/{id}, or none (/events, /calendarView).
+    const [a, b] = rest;
+    let calendar: Calendar | undefined;
+    let tail: (string | undefined)[];
+    if (a === 'calendar') {
+      calendar = store.defaultCalendar(user.oid);
+      tail = rest.slice(1);
+    } else if (a === 'calendars' && b !== undefined) {
+      calendar = store.calendarFor(user.oid, b);
+      if (!calendar) {
+        canRead();
+        throw E.itemNotFound();
+      }
+      tail = rest.slice(2);
+    } else if (a === 'calendars' && b === undefined) {
+      canRead();
+      if (method !== 'GET') throw E.segmentNotFound('calendars');
+      const items = store.calendarsOf(user.oid).map(renderCalendar);
+      return { status: 200, body: collection(items, q, prefs, `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/calendars`, `${prefix}/calendars`) };
+    } else {
+      tail = rest;
+    }
+    const calPath = calendar ? (a === 'calendar' ? `${prefix}/calendar` : `${prefix}/calendars/${b}`) : prefix;
+    const [t0, t1, t2] = tail;
+
+    if (calendar && tail.length === 0) {
+      canRead();
+      if (method !== 'GET') throw E.segmentNotFound(a ?? '');
+      return { status: 200, body: { '@odata.context': `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/calendars/$entity`, ...renderCalendar(calendar) } };
+    }
+    if (calendar && t0 === 'getSchedule' && tail.length === 1 && method === 'POST') {
+      canRead();
+      return { status: 200, body: getSchedule(user, parseJson(body), prefs) };
+    }
+    if (t0 === 'calendarView') {
+      canRead();
+      if (method !== 'GET') throw E.segmentNotFound('calendarView');
+      if (tail.length === 2 && t1 === 'delta') {
+        if (calendar && !calendar.isDefault) {
+          throw new E.GraphApiError(400, 'BadRequest', 'calendarView/delta of a calendar other than the default one is not available in v1.0 (emulator).');
+        }
+        return { status: 200, body: delta(user, prefix, q, prefs) };
+      }
+      if (tail.length !== 1) throw E.segmentNotFound(String(t1));
+      return { status: 200, body: calendarView(user, (calendar ?? store.defaultCalendar(user.oid)).id, `${calPath}/calendarView`, q, prefs) };
+    }
+    if (t0 !== 'events') throw E.segmentNotFound(String(t0 ?? a));
+    const calId = (calendar ?? store.defaultCalendar(user.oid)).id;
+
+    if (tail.length === 1) {
+      if (method === 'GET') {
+        canRead();
+        const filter = parseFilter(q);
+        const ro = renderOpts(prefs, q);
+        const select = parseSelect(q);
+        const items = store
+          .list(user.oid, calId)
+          .filter((i) => !filter || filter(i))
+          .map((i) => project(renderEvent(i, ro), select));
+        return { status: 200, body: collection(items, q, prefs, `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/events`, `${calPath}/events`) };
+      }
+      if (method === 'POST') {
+        canWrite();
+        const inst = store.create(user.oid, calId, parseJson(body), 'api');
+        ctx.prefs.applied = ctx.prefs.applied.filter((p) => !p.startsWith('outlook.timezone'));
+        return { status: 201, body: { '@odata.context': eventContext(user), ...renderEvent(inst, { out: prefs.out, ownZones: true }) } };
+      }
+      throw E.segmentNotFound('events');
+    }
+
+    const eventId = t1!;
+    const inCalendar = (i: Instance | undefined): Instance => {
+      if (!i || (calendar && i.calendarId !== calendar.id)) throw E.itemNotFound();
+      return i;
+    };
+    if (tail.length === 2) {
+      if (method === 'GET') {
+        canRead();
+        const inst = inCalendar(store.resolve(user.oid, eventId));
+        return { status: 200, body: { '@odata.context': eventContext(user), ...project(renderEvent(inst, renderOpts(prefs, q)), parseSelect(q)) } };
+      }
+      if (method === 'PATCH') {
+        canWrite();
+        inCalendar(store.resolve(user.oid, eventId));
+        const inst = store.update(user.oid, eventId, parseJson(body), 'api');
+        ctx.prefs.applied = ctx.prefs.applied.filter((p) => !p.startsWith('outlook.timezone'));
+        return { status: 200, body: { '@odata.context': eventContext(user), ...renderEvent(inst, { out: prefs.out, ownZones: true }) } };
+      }
+      if (method === 'DELETE') {
+        canWrite();
+        inCalendar(store.resolve(user.oid, eventId));
+        store.remove(user.oid, eventId, 'api');
+        return { status: 204 };
+      }
+      throw E.segmentNotFound(eventId);
+    }
+    if (tail.length === 3 && t2 === 'instances' && method === 'GET') {
+      canRead();
+      const inst = inCalendar(store.resolve(user.oid, eventId));
+      const { from, to } = windowOf(q);
+      const ro = renderOpts(prefs, q);
+      const select = parseSelect(q);
+      const items = inst.type === 'seriesMaster' ? store.seriesInstances(inst.record, from, to).map((i) => project(renderEvent(i, ro), select)) : [];
+      return { status: 200, body: collection(items, q, prefs, `${PUBLIC_GRAPH}/$metadata#Collection(event)`, `${calPath}/events/${eventId}/instances`) };
+    }
+    if (tail.length === 3 && t2 === 'cancel' && method === 'POST') {
+      canWrite();
+      inCalendar(store.resolve(user.oid, eventId));
+      store.cancel(user.oid, eventId, 'api');
+      return { status: 202 };
+    }
+    throw E.segmentNotFound(String(t2));
+  }
+
+  // ---- identity platform -----------------------------------------------------------------------------------
+
+  function formOf(body: Buffer): URLSearchParams {
+    return new URLSearchParams(body.toString('utf8'));
+  }
+
+  function handleIdentity(method: string, segs: string[], u: URL, body: Buffer, req: http.IncomingMessage, rec: RecordedRequest, res: http.ServerResponse): void {
+    const json = (status: number, b: unknown): void =>
+      send(res, rec, status, b, { 'Cache-Control': 'max-age=86400, private', 'Access-Control-Allow-Origin': '*' }, 'application/json; charset=utf-8');
+    const [tenant, s1, s2, s3] = segs;
+    if (tenant === 'common' && s1 === 'discovery' && s2 === 'instance' && segs.length === 3 && method === 'GET') {
+      return json(200, identity.instanceDiscovery(u.searchParams.get('authorization_endpoint')));
+    }
+    if (tenant === undefined || !identity.tenantKnown(tenant)) {
+      throw E.aadInvalidRequest(90002, `Tenant '${tenant ?? ''}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+    }
+    if (s1 === 'v2.0' && s2 === '.well-known' && s3 === 'openid-configuration' && method === 'GET') return json(200, identity.openidConfiguration(tenant));
+    if (s1 === 'discovery' && s2 === 'v2.0' && s3 === 'keys' && method === 'GET') return json(200, identity.jwks());
+    if (s1 === 'oauth2' && s2 === 'v2.0' && s3 === 'token' && segs.length === 4) {
+      if (method !== 'POST') throw E.aadInvalidRequest(900561, 'The endpoint only accepts POST requests.');
+      const out = identity.token(tenant, formOf(body), req.headers.authorization);
+      return send(res, rec, 200, out, { 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache', 'x-ms-request-id': crypto.randomUUID() }, 'application/json; charset=utf-8');
+    }
+    if (s1 === 'oauth2' && s2 === 'v2.0' && s3 === 'authorize' && method === 'GET') {
+      // The sign-in and consent pages, answered at once: a redirect back with a code for the one matching user.
+      const p = u.searchParams;
+      if (p.get('client_id') !== CLIENT_ID) throw E.unknownClient(p.get('client_id') ?? '', tenant);
+      const redirectUri = p.get('redirect_uri') ?? '';
+      const hint = p.get('login_hint');
+      const users = [...identity.users.values()];
+      const target = hint ? identity.userByUpn(hint) : users.length === 1 ? users[0] : undefined;
+      if (!target || redirectUri === '') throw E.aadInvalidRequest(900144, 'No user to sign in (add one, or pass login_hint) or no redirect_uri.');
+      const extra: { nonce?: string; codeChallenge?: string; codeChallengeMethod?: string } = {};
+      if (p.get('nonce') !== null) extra.nonce = p.get('nonce')!;
+      if (p.get('code_challenge') !== null) extra.codeChallenge = p.get('code_challenge')!;
+      if (p.get('code_challenge_method') !== null) extra.codeChallengeMethod = p.get('code_challenge_method')!;
+      const code = identity.authorize(target.oid, (p.get('scope') ?? '').split(/\s+/).filter(Boolean), redirectUri, extra);
+      const back = new URL(redirectUri);
+      back.searchParams.set('code', code);
+      back.searchParams.set('client_info', identity.clientInfo(target));
+      if (p.get('state') !== null) back.searchParams.set('state', p.get('state')!);
+      back.searchParams.set('session_state', crypto.randomUUID());
+      return send(res, rec, 302, undefined, { Location: back.toString() });
+    }
+    return json(404, { error: 'not_found', error_description: `The emulator does not serve ${u.pathname}.` });
+  }
+
+  // ---- dispatch --------------------------------------------------------------------------------------------
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const u = new URL(req.url ?? '/', 'http://emulator.invalid');
+    const path = u.pathname;
+    const query: Record<string, string | string[]> = {};
+    for (const [k, v] of u.searchParams) {
+      const prev = query[k];
+      query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+    const rec: RecordedRequest = { method, path, query, headers, bodyBytes: 0, responseBytes: 0, status: 0, at: clock.now().toUTC().toISO() ?? '' };
+    requests.push(rec);
+    const body = await readBody(req);
+    rec.bodyBytes = body.length;
+    let segs: string[];
+    try {
+      segs = path.split('/').slice(1).map(decodeURIComponent);
+    } catch {
+      segs = [];
+    }
+    const isGraph = segs[0] === 'v1.0' || segs[0] === 'beta';
+    const endpoint: Endpoint = isGraph ? 'graph' : /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(path) ? 'token' : segs.length > 0 ? 'identity' : 'other';
+    const ctx: GraphCtx = { requestId: crypto.randomUUID(), clientRequestId: headers['client-request-id'] ?? crypto.randomUUID(), prefs: parsePrefer(req.headers['prefer']) };
+
+    const fault = faults.take(method, path, endpoint);
+    if (fault) {
+      if ('drop' in fault) {
+        req.socket.destroy();
+        return;
+      }
+      if ('delayMs' in fault) await sleep(fault.delayMs);
+      else {
+        const err = faultError(fault, endpoint);
+        if (err instanceof E.GraphApiError) sendGraphError(res, rec, ctx, err);
+        else sendAadError(res, rec, err);
+        return;
+      }
+    }
+
+    if (isGraph) {
+      try {
+        if (segs[0] !== 'v1.0') throw new E.GraphApiError(400, 'BadRequest', 'The emulator serves the v1.0 endpoint only.');
+        const q: Query = new Map();
+        for (const [k, v] of u.searchParams) if (!q.has(k.toLowerCase())) q.set(k.toLowerCase(), v);
+        const out = await handleGraph(method, segs.slice(1).filter((s, i, all) => s !== '' || i < all.length - 1), q, body, req, ctx);
+        send(res, rec, out.status, out.body, graphHeaders(ctx));
+      } catch (err) {
+        if (err instanceof E.GraphApiError) sendGraphError(res, rec, ctx, err);
+        else sendGraphError(res, rec, ctx, new E.GraphApiError(500, 'InternalServerError', `Emulator error: ${(err as Error).stack ?? String(err)}`));
+      }
+      return;
+    }
+    try {
+      handleIdentity(method, segs, u, body, req, rec, res);
+    } catch (err) {
+      if (err instanceof E.AadError) sendAadError(res, rec, err);
+      else sendAadError(res, rec, new E.AadError(500, 'server_error', undefined, `Emulator error: ${(err as Error).message}`));
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end(String(err));
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+
+  const calendarIdOf = (oid: string, calendarId: string): string => {
+    if (calendarId === 'default') return store.defaultCalendar(oid).id;
+    if (!store.calendarFor(oid, calendarId)) throw new Error(`Microsoft emulator: user ${oid} has no calendar ${calendarId}`);
+    return calendarId;
+  };
+
+  return {
+    url: baseUrl,
+    publicGraph: PUBLIC_GRAPH,
+    authorityHost: AUTHORITY_HOST,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    async close() {
+      hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    addUser(u) {
+      if (identity.users.has(u.oid)) throw new Error(`Microsoft emulator: user ${u.oid} already exists`);
+      identity.addUser({ oid: u.oid, tid: u.tid, upn: u.upn, displayName: u.displayName ?? u.upn.split('@')[0] ?? u.upn, timeZone: u.timeZone ?? 'UTC' });
+      // Every mailbox has its default calendar, named "Calendar".
+      store.addCalendar(u.oid, { name: 'Calendar', isDefault: true });
+    },
+    authorize: (oid, scopes, redirectUri, extra) => identity.authorize(oid, scopes, redirectUri, extra ?? {}),
+    revokeAll: (oid) => identity.revokeAll(oid),
+    expireAccessTokens: (oid) => identity.expireAccessTokens(oid),
+    addCalendar(oid, c) {
+      identity.user(oid);
+      return { id: store.addCalendar(oid, c).id };
+    },
+    createEvent(oid, calendarId, body) {
+      return renderEvent(store.create(oid, calendarIdOf(oid, calendarId), body, 'user'), { out: UTC_OUTPUT });
+    },
+    updateEvent(oid, eventId, patch) {
+      return renderEvent(store.update(oid, eventId, patch, 'user'), { out: UTC_OUTPUT });
+    },
+    deleteEvent: (oid, eventId) => store.remove(oid, eventId, 'user'),
+    cancelEvent: (oid, eventId) => store.cancel(oid, eventId, 'user'),
+    expireDeltaLinks(oid) {
+      for (const s of deltaSessions.values()) if (s.oid === oid) s.expired = true;
+    },
+    faults,
+    requests,
+    subscriptions: () => hub.infos(),
+    sendLifecycle: (id, event) => hub.lifecycle(id, event),
+    notifications: () => hub.deliveries.map((d) => ({ subscriptionId: d.subscriptionId, url: d.url, body: d.body, status: d.status, at: d.at })),
+    settled: () => hub.settled(),
+  };
+}
+
+/**
+ * A middleware for Client.initWithMiddleware: rewrites https://graph.microsoft.com/ to the emulator and passes on.
+ * Put it after AuthenticationHandler (which attaches the token only to https Graph URLs) and RetryHandler, before
+ * HTTPMessageHandler: AuthenticationHandler → RetryHandler → graphRedirect(emu) → HTTPMessageHandler.
+ */
+export function graphRedirect(emu: GraphEmulator): Middleware {
+  let next: Middleware | undefined;
+  return {
+    async execute(context: Context): Promise<void> {
+      const request: unknown = context.request;
+      const url = typeof request === 'string' ? request : (request as Request).url;
+      if (url.startsWith(GRAPH_HOST_PREFIX)) {
+        const local = emu.url + url.slice(GRAPH_HOST_PREFIX.length);
+        context.request = typeof request === 'string' ? local : new Request(local, request as Request);
+      }
+      if (!next) throw new Error('graphRedirect: no next middleware; chain HTTPMessageHandler after it');
+      await next.execute(context);
+    },
+    setNext(middleware: Middleware): void {
+      next = middleware;
+    },
+  };
+}
+
+/**
+ * MSAL's `system.networkClient`: every request to login.microsoftonline.com (or its aliases) goes to the emulator,
+ * answered as msal-node's own HttpClient answers ({headers, body, status}, JSON body); anything else is a network error.
+ */
+export function msalNetworkClient(emu: GraphEmulator): INetworkModule {
+  const target = (url: string): string => {
+    const u = new URL(url);
+    if (u.protocol !== 'https:' || !AAD_HOSTS.has(u.host)) throw new AuthError('network_error', `Network request failed: the emulator does not serve ${u.origin}`);
+    return `${emu.url}${u.pathname.slice(1)}${u.search}`;
+  };
+  const sendRequest = async <T>(url: string, method: 'GET' | 'POST', options: NetworkRequestOptions | undefined, timeout?: number): Promise<NetworkResponse<T>> => {
+    const signal = timeout ? AbortSignal.timeout(timeout) : undefined;
+    let res: Response;
+    try {
+      const init: RequestInit = { method, headers: { ...(options?.headers ?? {}) } };
+      if (method === 'POST') init.body = options?.body ?? '';
+      if (signal) init.signal = signal;
+      res = await fetch(target(url), init);
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      throw new AuthError('network_error', `Network request failed: ${(err as Error).message}`);
+    }
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
+    try {
+      return { headers, body: (await res.json()) as T, status: res.status };
+    } catch (err) {
+      throw new AuthError('token_parsing_error', `Failed to parse response: ${(err as Error).message}`);
+    }
+  };
+  return {
+    sendGetRequestAsync: <T>(url: string, options?: NetworkRequestOptions, timeout?: number) => sendRequest<T>(url, 'GET', options, timeout),
+    sendPostRequestAsync: <T>(url: string, options?: NetworkRequestOptions) => sendRequest<T>(url, 'POST', options),
+  };
+}
+
