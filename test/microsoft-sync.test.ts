@@ -99,4 +99,27 @@ forEachBackend('Microsoft sync', (t) => {
     m.emu.createEvent('ms-alive', 'default', { subject: 'Session', ...at('2026-03-10', 10) });
     expect((await sync(alive, alive.calendars['Calendar']!)).items.length).toBeGreaterThan(0);
   });
+
+  for (const [name, fault] of [
+    ['429 with Retry-After', { status: 429, retryAfter: 30 }],
+    ['503', { status: 503 }],
+    ['504', { status: 504 }],
+    ['a dropped connection', { drop: true }],
+  ] as const) {
+    test(`${name} in the middle of a delta listing: the attempt fails whole, the next one loses nothing`, async () => {
+      const oid = `ms-fault-${name.replace(/\W+/g, '-')}`;
+      const me = await m.connect({ oid, upn: `${oid}@contoso.example` });
+      const cal = me.calendars['Calendar']!;
+      for (let i = 0; i < 250; i++) m.emu.createEvent(oid, 'default', { subject: `Session ${i}`, ...at(DateTime.fromISO('2026-03-02').plus({ days: i % 50 }).toISODate()!, 8 + (i % 9)) });
+      m.emu.faults.add({ match: { method: 'GET', path: /delta/ }, fault: { delayMs: 0 } });
+      m.emu.faults.add({ match: { method: 'GET', path: /delta/ }, fault });
+      const err = await sync(me, cal).catch((e: unknown) => e);
+      expect((err as Error).name).toBe('RetryAfter');
+      if (fault.status === 429) expect((err as { seconds: number }).seconds).toBe(30);
+      expect(await stored(cal)).toHaveLength(0);
+      const again = await sync(me, cal);
+      expect(again.items).toHaveLength(250);
+      expect(await stored(cal)).toHaveLength(250);
+    });
+  }
 });
