@@ -9,10 +9,12 @@ import { loadConfig } from './config.js';
 import { classify } from './domain/classify.js';
 import { consentUrl } from '../connectors/google/oauth.js';
 import { normaliseGoogleEvent } from '../connectors/google/normalise.js';
+import { microsoftConsentUrl } from '../connectors/microsoft/auth.js';
+import { normaliseGraphEvent, type GraphEvent } from '../connectors/microsoft/normalise.js';
 import type { calendar_v3 } from '@googleapis/calendar';
 import { upkeepChannels } from './engine/channels.js';
-import { completeGoogleConnect, disconnectConnection, refreshCalendars, setCalendarRole } from './engine/connect.js';
-import { googleOAuth, platformConnectors, requireGoogle, signInvite, signState } from './engine/platforms.js';
+import { completeGoogleConnect, completeMicrosoftConnect, disconnectConnection, refreshCalendars, setCalendarRole } from './engine/connect.js';
+import { googleOAuth, microsoftAuth, platformConnectors, requireGoogle, requireMicrosoft, signInvite, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
 import { describeError, InvalidInput } from './errors.js';
 import { createLogger } from './log.js';
@@ -125,7 +127,8 @@ const commands: Record<string, Command> = {
     summary: 'recognise appointments and their outcomes in rounds of calendar items (JSON on stdin)',
     usage: [
       'sessionkeeper classify --settings practice.json [--from normalised|google] [--now INSTANT] [--since INSTANT] [--until INSTANT] < rounds.json',
-      '  --from google: the items are raw Google events.list items, normalised as the connector does;',
+      '  --from google|microsoft: the items are raw Google events.list items or Graph calendarView delta items,',
+      '  normalised as the connectors do;',
       '  each round may name its "calendarId" (default "primary"); a malformed item is reported by id and skipped.',
       '  rounds.json: [{"at": "2026-03-02T09:00:00Z", "items": [normalised events or tombstones]}, ...] in time order.',
       '  practice.json: the practice settings, plus "calendars" ([{id, name, role, timeZone}]) and "clientLinks".',
@@ -135,7 +138,7 @@ const commands: Record<string, Command> = {
     async run(args, io) {
       const { values } = parse(args, { settings: { type: 'string' }, now: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, from: { type: 'string' } });
       const source = values['from'] ?? 'normalised';
-      if (source !== 'normalised' && source !== 'google') throw new InvalidInput(`--from must be normalised or google (got ${JSON.stringify(source)})`);
+      if (source !== 'normalised' && source !== 'google' && source !== 'microsoft') throw new InvalidInput(`--from must be normalised, google or microsoft (got ${JSON.stringify(source)})`);
       if (typeof values['settings'] !== 'string') throw new InvalidInput('classify needs --settings practice.json');
       const practice = readJson(values['settings'], 'the practice file');
       const rounds = parseJson(await (io.stdin ?? readStdin)(), 'the rounds on standard input');
@@ -156,7 +159,15 @@ const commands: Record<string, Command> = {
                   ? normaliseGoogleEvent(raw as calendar_v3.Schema$Event, round.calendarId ?? 'primary', round.timeZone)
                   : { ok: false as const, error: { eventId: '(no id)', field: '(item)', reason: 'must be an events.list item (an object)' } },
             }
-          : {}),
+          : source === 'microsoft'
+            ? {
+                // Raw calendarView delta items (@removed entries included); a series master is not an item.
+                parseItem: (raw: unknown, round: { calendarId: string | undefined; timeZone: string }) =>
+                  typeof raw === 'object' && raw !== null
+                    ? normaliseGraphEvent(raw as GraphEvent, round.calendarId ?? 'primary', { calendarZone: round.timeZone, ownerEmail: null })
+                    : { ok: false as const, error: { eventId: '(no id)', field: '(item)', reason: 'must be a calendarView delta item (an object)' } },
+              }
+            : {}),
         ...(typeof values['since'] === 'string' ? { from: values['since'] } : {}),
         ...(typeof values['until'] === 'string' ? { to: values['until'] } : {}),
       });
@@ -166,31 +177,33 @@ const commands: Record<string, Command> = {
     },
   },
   connect: {
-    summary: 'connect a Google account: prints the consent URL and finishes on its callback',
+    summary: 'connect a Google or Microsoft 365 account: prints the consent URL and finishes on its callback',
     usage: [
-      'sessionkeeper connect google [--timeout SECONDS]',
+      'sessionkeeper connect google|microsoft [--timeout SECONDS]',
       '  Open the printed URL, consent, and Google sends the browser back to GOOGLE_REDIRECT_URI, where',
       '  this command listens (use a redirect URI on this machine, e.g. http://127.0.0.1:8080/oauth/google/callback).',
       '  With the server running, open SESSIONKEEPER_PUBLIC_URL/oauth/google/start instead.',
     ].join('\n'),
     async run(args, io) {
       const { values, positionals } = parseWithPositionals(args, { timeout: { type: 'string' } });
-      if (positionals.length !== 1 || positionals[0] !== 'google') throw new InvalidInput('connect takes the platform: sessionkeeper connect google');
+      const platform = positionals[0];
+      if (positionals.length !== 1 || (platform !== 'google' && platform !== 'microsoft')) throw new InvalidInput('connect takes the platform: sessionkeeper connect google|microsoft');
       const timeoutMs = values['timeout'] === undefined ? 600_000 : Number(values['timeout']) * 1000;
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidInput('--timeout must be a number of seconds');
-      return withApp(io, 'sessionkeeper connect google', async (app) => {
-        const google = requireGoogle(app.config);
+      return withApp(io, `sessionkeeper connect ${platform}`, async (app) => {
         const state = signState(app.store.keyring, app.store.now());
-        const redirect = new URL(google.redirectUri);
+        const redirect = new URL(platform === 'google' ? requireGoogle(app.config).redirectUri : requireMicrosoft(app.config).redirectUri);
+        const consent = platform === 'google' ? consentUrl(googleOAuth(requireGoogle(app.config)), state) : await microsoftConsentUrl(microsoftAuth(app.config), state);
         // A redirect to this machine is served where it points; a public one reaches this process
         // through the proxy on PORT, as it would reach the server.
         const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(redirect.hostname);
         const listen = loopback ? { host: '127.0.0.1', port: Number(redirect.port || 80) } : { host: '0.0.0.0', port: app.config.port };
         const code = await waitForCallback(redirect, listen, state, timeoutMs, () => {
-          io.stdout(`Open this URL in a browser and consent:\n${consentUrl(googleOAuth(google), state)}`);
-          io.stderr(`waiting for Google to call back on ${redirect.origin}${redirect.pathname} ...`);
+          io.stdout(`Open this URL in a browser and consent:\n${consent}`);
+          io.stderr(`waiting for ${platform === 'google' ? 'Google' : 'Microsoft'} to call back on ${redirect.origin}${redirect.pathname} ...`);
         });
-        const connected = await completeGoogleConnect(app.store, app.config, platformConnectors(app.config, app.store), code);
+        const connectors = platformConnectors(app.config, app.store);
+        const connected = platform === 'google' ? await completeGoogleConnect(app.store, app.config, connectors, code) : await completeMicrosoftConnect(app.store, app.config, connectors, code);
         io.stdout(`connected: therapist ${connected.therapistId}${connected.newTherapist ? ' (new)' : ''}, connection ${connected.connectionId}`);
         for (const c of connected.calendars) io.stdout(`  ${c.id}  ${c.role.padEnd(9)}  ${c.name}`);
         io.stdout('Give calendars their roles with `sessionkeeper calendars --set ID=practice|mixed|busy_only|ignored`, then run `sessionkeeper sync`.');

@@ -158,6 +158,31 @@ describe('sessionkeeper classify', () => {
     expect(r.err).toContain('skipped item 1 of round 0 (event broken): start:');
   });
 
+  test('--from microsoft takes raw calendarView delta items, @removed included, and skips a malformed one by id', async () => {
+    const raw = [
+      {
+        at: '2026-03-02T09:00:00Z',
+        items: [
+          {
+            '@odata.type': '#microsoft.graph.event', '@odata.etag': 'W/"EZ9r3czxY0m2jz8c45czkwAALZu97g=="', id: 'AAMkADj1HuAAA=', subject: 'Session',
+            start: { dateTime: '2026-03-03T15:00:00.0000000', timeZone: 'UTC' }, end: { dateTime: '2026-03-03T15:50:00.0000000', timeZone: 'UTC' },
+            lastModifiedDateTime: '2026-03-01T10:00:00Z', isOrganizer: true,
+            organizer: { emailAddress: { name: 'Samantha Booth', address: 'samanthab@brightpath.example' } },
+            attendees: [{ type: 'required', status: { response: 'accepted' }, emailAddress: { name: 'Jane', address: 'jane@example.com' } }],
+          },
+          { '@odata.type': '#microsoft.graph.event', id: 'broken', subject: 'Session', start: { dateTime: 'soon', timeZone: 'UTC' }, changeKey: 'x' },
+        ],
+      },
+      { at: '2026-03-02T12:00:00Z', items: [{ '@odata.type': '#microsoft.graph.event', id: 'AAMkADj1HuAAA=', '@removed': { reason: 'deleted' } }] },
+    ];
+    const r = await run(['classify', '--from', 'microsoft', '--settings', settingsFile, '--now', '2026-03-02T13:00:00Z'], {}, JSON.stringify(raw));
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.events[0]).toMatchObject({ eventId: 'AAMkADj1HuAAA=', client: { key: 'email:jane@example.com' } });
+    expect(report.events[0].transitions.map((t: { kind: string }) => t.kind)).toEqual(['scheduled', 'cancelled']);
+    expect(r.err).toContain('skipped item 1 of round 0 (event broken): start:');
+  });
+
   test('reads standard input when run as a command', () => {
     const root = path.resolve(import.meta.dirname, '..');
     const out = spawnSync(process.execPath, [path.join(root, 'bin/sessionkeeper.js'), 'classify', '--settings', settingsFile, '--now', '2026-03-05T00:00:00Z'], { input: JSON.stringify(rounds), encoding: 'utf8' });
