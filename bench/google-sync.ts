@@ -96,7 +96,8 @@ export async function run(): Promise<void> {
     for (let i = 0; i < 30; i++) {
       const t0 = performance.now();
       const ev = emu.insertEvent(calId, { summary: 'Session', ...timed(20_000 + i) });
-      for (;;) {
+      for (let waited = 0; ; waited++) {
+        if (waited > 20_000) throw new Error('a change never reached the store under push');
         const row = await store.db.selectFrom('event_snapshots').select('event_id').where('calendar_id', '=', cal).where('event_id', '=', ev['id'] as string).executeTakeFirst();
         if (row) break;
         await new Promise((r) => setTimeout(r, 1));

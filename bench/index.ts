@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   store: () => import('./store.js'),
   domain: () => import('./domain.js'),
   'google-sync': () => import('./google-sync.js'),
+  'graph-sync': () => import('./graph-sync.js'),
 };
 
 const names = process.argv.slice(2);
