@@ -45,6 +45,11 @@ export interface SyncPage {
    * calendarView): what we stored in the window and it did not list is gone.
    */
   window?: { start: Date; end: Date } | null;
+  /**
+   * On the last page: the time window the cursor covers (Graph's rolling window); null for a whole
+   * calendar (Google). Nothing outside it is judged gone by a full resync.
+   */
+  syncedWindow?: { start: Date; end: Date } | null;
   /** Series read again in full: their stored instances not listed here are gone (Graph). */
   seriesSnapshots?: { seriesId: string; eventIds: string[] }[];
 }

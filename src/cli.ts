@@ -162,9 +162,9 @@ const commands: Record<string, Command> = {
           : source === 'microsoft'
             ? {
                 // Raw calendarView delta items (@removed entries included); a series master is not an item.
-                parseItem: (raw: unknown, round: { calendarId: string | undefined; timeZone: string }) =>
+                parseItem: (raw: unknown, round: { calendarId: string | undefined; timeZone: string; at: string }) =>
                   typeof raw === 'object' && raw !== null
-                    ? normaliseGraphEvent(raw as GraphEvent, round.calendarId ?? 'primary', { calendarZone: round.timeZone, ownerEmail: null })
+                    ? normaliseGraphEvent(raw as GraphEvent, round.calendarId ?? 'primary', { calendarZone: round.timeZone, ownerEmail: null, listedAt: round.at })
                     : { ok: false as const, error: { eventId: '(no id)', field: '(item)', reason: 'must be a calendarView delta item (an object)' } },
               }
             : {}),

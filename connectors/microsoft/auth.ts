@@ -92,12 +92,8 @@ function needsReauth(err: unknown): boolean {
 export function tokenProvider(cfg: MicrosoftAuthConfig, store: CredentialStore, homeAccountId: string): (opts?: { forceRefresh?: boolean }) => Promise<string> {
   const app = msalApp(cfg, store);
   return async (opts = {}) => {
-    let account: AccountInfo | null;
-    try {
-      account = await app.getTokenCache().getAccountByHomeId(homeAccountId);
-    } catch {
-      account = null;
-    }
+    // A failure to read the cache (the database) is not a lost grant: it surfaces as it is.
+    const account: AccountInfo | null = await app.getTokenCache().getAccountByHomeId(homeAccountId);
     if (!account) {
       await store.markNeedsReauth('no Microsoft account in the stored token cache');
       throw new NeedsReauth('no Microsoft account in the stored token cache');

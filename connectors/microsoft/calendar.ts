@@ -140,7 +140,11 @@ export class GraphCalendarConnector implements CalendarConnector {
   async #whoami() {
     if (!this.#me) {
       const me = await this.#get<{ id: string; mail?: string | null; userPrincipalName?: string }>(`${GRAPH}/me?$select=id,mail,userPrincipalName`);
-      const settings = await this.#get<{ timeZone?: string }>(`${GRAPH}/me/mailboxSettings/timeZone`).catch(() => ({ timeZone: undefined }));
+      // The mailbox's zone needs MailboxSettings.Read, which we do not ask for: without it, UTC (each
+      // event keeps its own zone anyway). Transient failures and lost grants still surface.
+      const settings = await this.#get<{ timeZone?: string }>(`${GRAPH}/me/mailboxSettings/timeZone`).catch((err: unknown) =>
+        err instanceof RetryAfter || err instanceof NeedsReauth ? Promise.reject(err) : { timeZone: undefined },
+      );
       const cal = await this.#get<{ id: string }>(`${GRAPH}/me/calendar?$select=id`);
       this.#me = { id: me.id, email: me.mail ?? me.userPrincipalName ?? null, zone: toIana((settings as { value?: string; timeZone?: string }).value ?? settings.timeZone) ?? 'UTC', defaultCalendarId: cal.id };
     }
@@ -200,6 +204,20 @@ export class GraphCalendarConnector implements CalendarConnector {
       else if (r.item) items.push(r.item);
     };
     for (const raw of page.value) {
+      if (raw['@removed'] && raw.id && isDefault) {
+        // Delta says "removed" both for a deleted event and for one moved out of the window (the
+        // reference: also for events outside it): ask which, so a moved session is not a cancelled one.
+        const still = await this.#get<GraphEvent>(`${GRAPH}/me/events/${encodeURIComponent(raw.id)}`).catch((err: unknown) => (err instanceof NotFound ? null : Promise.reject(err)));
+        if (still && !still.isCancelled) {
+          if (still.type === 'occurrence' && still.seriesMasterId && still.subject === undefined) {
+            const m = await master(still.seriesMasterId);
+            if (m) add(complete(still, m));
+          } else if (still.type !== 'seriesMaster') add(still);
+          continue;
+        }
+        add(raw);
+        continue;
+      }
       if (raw.type === 'seriesMaster' && raw.id && isDefault) {
         // A changed series: its occurrences are read again, so one cancelled without a delta
         // signal (API-NOTES) is noticed by its absence.
@@ -225,6 +243,7 @@ export class GraphCalendarConnector implements CalendarConnector {
       nextCursor: next ? null : JSON.stringify({ link: isDefault ? (delta ?? null) : null, start: window.start, end: window.end } satisfies Cursor),
       // A windowed read is a complete picture of the window; a delta page only of what changed.
       window: next || isDefault ? null : { start: new Date(window.start), end: new Date(window.end) },
+      syncedWindow: next ? null : { start: new Date(window.start), end: new Date(window.end) },
       ...(seriesSnapshots.length > 0 ? { seriesSnapshots } : {}),
     };
   }

@@ -77,8 +77,9 @@ export function normaliseGraphEvent(
   const startAt = instant(e.start, zone);
   const endAt = instant(e.end, zone);
   const allDay = e.isAllDay === true;
-  // An all-day event is a date in its own zone (Graph gives midnight to midnight).
-  const day = (t: GraphDateTime | undefined) => (t?.dateTime ? DateTime.fromISO(t.dateTime.slice(0, 19), { zone: toIana(t.timeZone) ?? zone }).setZone(zone).toISODate() : undefined);
+  // An all-day event is a floating date: midnight to midnight whatever zone the answer is labelled
+  // with, so the date is read as it is, never converted.
+  const day = (t: GraphDateTime | undefined) => t?.dateTime?.slice(0, 10);
   const tags: Record<string, string> = {};
   for (const p of e.singleValueExtendedProperties ?? []) {
     const m = p.id ? TAG_ID.exec(p.id) : null;
@@ -116,6 +117,7 @@ export function normaliseGraphEvent(
     colorId: null,
     showAs: e.showAs === 'free' || e.showAs === 'workingElsewhere' || selfDeclined ? 'free' : 'busy',
     updated: e.lastModifiedDateTime ?? opts.listedAt,
-    version: e.changeKey ?? e['@odata.etag'],
+    // Occurrence stubs carry no version: their times are what can change.
+    version: e.changeKey ?? e['@odata.etag'] ?? (e.type === 'occurrence' ? `stub:${e.start?.dateTime ?? ''}/${e.end?.dateTime ?? ''}` : undefined),
   });
 }

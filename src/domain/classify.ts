@@ -97,7 +97,7 @@ export interface ClassifyOptions {
   from?: string;
   to?: string;
   /** Turns one raw item into a normalised one (a connector's normaliser for --from google). */
-  parseItem?: (raw: unknown, round: { calendarId: string | undefined; timeZone: string }) => { ok: true; item: CalendarItem | null } | { ok: false; error: ItemError };
+  parseItem?: (raw: unknown, round: { calendarId: string | undefined; timeZone: string; at: string }) => { ok: true; item: CalendarItem | null } | { ok: false; error: ItemError };
 }
 
 export function classify(practiceInput: unknown, roundsInput: unknown, opts: ClassifyOptions): ClassifyReport {
@@ -118,7 +118,7 @@ export function classify(practiceInput: unknown, roundsInput: unknown, opts: Cla
     const zone = (round.calendarId ? ctx.calendars.get(round.calendarId)?.timeZone : undefined) ?? ctx.defaultZone;
     round.items.forEach((raw, index) => {
       items++;
-      const result = parse(raw, { calendarId: round.calendarId, timeZone: zone });
+      const result = parse(raw, { calendarId: round.calendarId, timeZone: zone, at: round.at });
       if (!result.ok) rejected.push({ round: r, index, ...result.error });
       else if (result.item) parsed.push(result.item);
     });

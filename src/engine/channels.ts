@@ -62,11 +62,9 @@ async function ensureChannelLocked(
   }
   // Graph names its subscriptions itself: the record takes the id the platform gave.
   await store.db.updateTable('push_channels').set({ channel_id: channel.channelId, resource_id: channel.resourceId, expires_at: channel.expiresAt }).where('id', '=', row.id).execute();
-  if (live.length === 0) {
-    // Push was off until now (a new calendar, a reconnection, a channel that lapsed): whatever
-    // changed meanwhile sent no notification, so sync once.
-    await requestSync(store.db, { calendarId: calendar.id, reason: 'channel', now: store.now() });
-  }
+  // Whatever changed while there was no channel, or between the platform making this one and our
+  // record learning its name, sent no notification we kept: sync once.
+  await requestSync(store.db, { calendarId: calendar.id, reason: 'channel', now: store.now() });
   for (const old of active) await store.db.updateTable('push_channels').set({ status: 'replaced' }).where('id', '=', old.id).execute();
   return { created: channel.channelId, stopped: await stopReplaced(store, connector, calendar.id, opts.log) };
 }

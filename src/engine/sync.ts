@@ -87,19 +87,23 @@ export async function syncCalendar(
       seen.add(row.event_id);
       deletedMeanwhile++;
     };
+    // What a listing covers: a window (Graph), or the whole calendar (Google). Events we stored
+    // outside it (sessions long past, or far ahead) are not judged by it.
+    const bounds = pulled.window ?? pulled.syncedWindow;
     if (mode === 'full' || pulled.window) {
       // A complete listing has no tombstones for what was deleted since the last sync: what we
       // stored and it no longer lists is gone (API-NOTES: Google after a 410; Graph's windowed
-      // reads, limited to their window).
+      // reads and delta resyncs, within their window).
       let query = store.db.selectFrom('event_snapshots').select(['event_id', 'series_id']).where('calendar_id', '=', calendarId).where('status', '<>', 'deleted');
-      if (pulled.window) query = query.where('start_at', '>=', pulled.window.start).where('start_at', '<', pulled.window.end);
+      if (bounds) query = query.where('start_at', '>=', bounds.start).where('start_at', '<', bounds.end);
       for (const row of await query.execute()) if (!seen.has(row.event_id)) gone(row);
     }
     for (const series of pulled.seriesSnapshots) {
-      // A series read again in full: its stored instances it no longer has were cancelled.
+      // A series read again in full (within the window): its stored instances it no longer has were cancelled.
       const listed = new Set(series.eventIds);
-      const rows = await store.db.selectFrom('event_snapshots').select(['event_id', 'series_id']).where('calendar_id', '=', calendarId).where('series_id', '=', series.seriesId).where('status', '<>', 'deleted').execute();
-      for (const row of rows) if (!listed.has(row.event_id) && !seen.has(row.event_id)) gone(row);
+      let query = store.db.selectFrom('event_snapshots').select(['event_id', 'series_id']).where('calendar_id', '=', calendarId).where('series_id', '=', series.seriesId).where('status', '<>', 'deleted');
+      if (bounds) query = query.where('start_at', '>=', bounds.start).where('start_at', '<', bounds.end);
+      for (const row of await query.execute()) if (!listed.has(row.event_id) && !seen.has(row.event_id)) gone(row);
     }
     // Tombstones of events we never stored (Graph sends them for the whole mailbox) are dropped.
     const tombstoneIds = items.filter((i) => i.kind === 'tombstone').map((i) => i.eventId);
@@ -157,7 +161,7 @@ async function pull(connector: CalendarConnector, providerCalendarId: string, cu
     const last = new Map<string, number>();
     items.forEach((item, i) => last.set(item.eventId, i));
     const unique = last.size === items.length ? items : items.filter((item, i) => last.get(item.eventId) === i);
-    return { items: unique, rejected, pages, cursor: page.nextCursor, window: page.window ?? null, seriesSnapshots };
+    return { items: unique, rejected, pages, cursor: page.nextCursor, window: page.window ?? null, syncedWindow: page.syncedWindow ?? null, seriesSnapshots };
   }
 }
 

@@ -21,8 +21,11 @@ export interface WorkerDeps {
   publicUrl?: string | undefined;
 }
 
-/** How often the worker renews push channels (each is replaced a day before it expires). */
-const UPKEEP_EVERY_MS = 30 * 60_000;
+/**
+ * How often the worker looks after push channels (each is replaced a day before it expires, or at
+ * once when the platform asks). Only a renewal calls the platform; a round otherwise reads our store.
+ */
+const UPKEEP_EVERY_MS = 60_000;
 
 const LEASE_MS = 5 * 60_000;
 const MAX_BACKOFF_MS = 30 * 60_000;

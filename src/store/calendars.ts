@@ -73,3 +73,25 @@ export async function findPushChannel(
     .executeTakeFirst();
   return row ? { rowId: row.id, calendarId: row.calendar_id, channelId: row.channel_id, resourceId: row.resource_id, secretHash: row.secret_hash } : undefined;
 }
+
+/**
+ * Graph names a subscription only in its answer, and may notify before we have stored that name:
+ * such a notification is matched by its clientState (ours is unique per subscription), and the
+ * record takes the name. Only records still waiting for one qualify.
+ */
+export async function claimPushChannelBySecret(
+  db: Kysely<Database>,
+  input: { provider: Provider; channelId: string; secret: string; since: Date },
+): Promise<(StoredChannel & { calendarId: string; rowId: string }) | undefined> {
+  const row = await db
+    .selectFrom('push_channels')
+    .select(['id', 'calendar_id'])
+    .where('provider', '=', input.provider)
+    .where('secret_hash', '=', hashChannelSecret(input.secret))
+    .where('status', '=', 'active')
+    .where('created_at', '>=', input.since)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  await db.updateTable('push_channels').set({ channel_id: input.channelId }).where('id', '=', row.id).execute();
+  return findPushChannel(db, { provider: input.provider, channelId: input.channelId });
+}

@@ -5,7 +5,7 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { parseGraphNotifications, verifyGraphNotification } from '../../../connectors/microsoft/calendar.js';
 import type { App } from '../../app.js';
-import { findPushChannel } from '../../store/calendars.js';
+import { claimPushChannelBySecret, findPushChannel } from '../../store/calendars.js';
 import { requestSync } from '../../store/sync-queue.js';
 
 /** Graph checks a new subscription's URLs by POSTing ?validationToken=…: echo it, as text, at once. */
@@ -25,7 +25,11 @@ async function handle(req: Request, res: Response, app: App, lifecycle: boolean)
   }
   let accepted = 0;
   for (const note of notes) {
-    const channel = await findPushChannel(app.store.db, { provider: 'microsoft', channelId: note.subscriptionId });
+    const channel =
+      (await findPushChannel(app.store.db, { provider: 'microsoft', channelId: note.subscriptionId })) ??
+      (note.clientState
+        ? await claimPushChannelBySecret(app.store.db, { provider: 'microsoft', channelId: note.subscriptionId, secret: note.clientState, since: new Date(app.store.now().getTime() - 10 * 60_000) })
+        : undefined);
     if (!channel || !verifyGraphNotification(note, channel)) {
       app.log.warn({ subscriptionId: note.subscriptionId }, 'Graph notification for an unknown subscription or with a wrong clientState');
       continue;
@@ -37,8 +41,9 @@ async function handle(req: Request, res: Response, app: App, lifecycle: boolean)
       await app.store.db.updateTable('push_channels').set({ status: 'stopped', stopped_at: now }).where('id', '=', channel.rowId).execute();
       await requestSync(app.store.db, { calendarId: channel.calendarId, reason: 'lifecycle:subscriptionRemoved', full: true, now });
     } else if (lifecycle && note.lifecycleEvent === 'reauthorizationRequired') {
-      // Renewing it reauthorizes it: let upkeep replace it now rather than at its expiry.
-      await app.store.db.updateTable('push_channels').set({ expires_at: now }).where('id', '=', channel.rowId).execute();
+      // Replacing it reauthorizes it: marked due for renewal (still live, so the replacement
+      // deletes it at Graph), and upkeep does it at its next round.
+      await app.store.db.updateTable('push_channels').set({ expires_at: new Date(now.getTime() + 60_000) }).where('id', '=', channel.rowId).execute();
       await requestSync(app.store.db, { calendarId: channel.calendarId, reason: 'lifecycle:reauthorizationRequired', now });
     } else {
       // A change, or "missed" notifications: the delta sync catches up either way.
