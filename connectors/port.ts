@@ -94,4 +94,6 @@ export interface CalendarConnector {
   /** Starts push for a calendar; the secret comes back in every notification. */
   watch(calendarId: string, opts: { channelId: string; address: string; secret: string; expiresAt?: Date }): Promise<ChannelRecord>;
   stopChannel(channel: { channelId: string; resourceId: string | null }): Promise<void>;
+  /** Extends a channel's life, where the platform allows it (Graph); returns the new expiry. */
+  renew?(channelId: string, expiresAt: Date): Promise<Date>;
 }

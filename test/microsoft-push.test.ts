@@ -90,14 +90,21 @@ forEachBackend('Microsoft push', (t) => {
 
       await m.emu.sendLifecycle(made.created!, 'reauthorizationRequired');
       expect(await queued()).toEqual([{ reason: 'lifecycle:reauthorizationRequired', full_resync: false }]);
+      // Upkeep renews it in place (PATCH), which reauthorizes it: the same subscription, a later expiry.
       const renewed = await ensureChannel(t.store, connector, { id: cal, provider_calendar_id: provider.provider_calendar_id }, { address: `${srv.url}/webhooks/microsoft`, log: silentLogger });
-      expect(renewed.created).not.toBeNull();
-      expect(renewed.stopped).toEqual([made.created]);
+      expect(renewed).toEqual({ created: null, stopped: [] });
+      const row = await t.store.db.selectFrom('push_channels').select(['status', 'expires_at']).where('channel_id', '=', made.created!).executeTakeFirstOrThrow();
+      expect(row.status).toBe('active');
+      expect(row.expires_at.getTime()).toBeGreaterThan(t.store.now().getTime() + 2 * 86_400_000);
+      expect(Date.parse(m.emu.subscriptions().find((s) => s.id === made.created)!.expirationDateTime)).toBe(row.expires_at.getTime());
       await t.store.db.deleteFrom('sync_requests').execute();
 
-      await m.emu.sendLifecycle(renewed.created!, 'subscriptionRemoved');
+      await m.emu.sendLifecycle(made.created!, 'subscriptionRemoved');
       expect(await queued()).toEqual([{ reason: 'lifecycle:subscriptionRemoved', full_resync: true }]);
-      expect((await t.store.db.selectFrom('push_channels').select('status').where('channel_id', '=', renewed.created!).executeTakeFirstOrThrow()).status).toBe('stopped');
+      expect((await t.store.db.selectFrom('push_channels').select('status').where('channel_id', '=', made.created!).executeTakeFirstOrThrow()).status).toBe('stopped');
+      // And upkeep makes a new one.
+      const again = await ensureChannel(t.store, connector, { id: cal, provider_calendar_id: provider.provider_calendar_id }, { address: `${srv.url}/webhooks/microsoft`, log: silentLogger });
+      expect(again.created).not.toBeNull();
     } finally {
       await srv.close();
       await t.store.db.deleteFrom('sync_requests').execute();

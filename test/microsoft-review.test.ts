@@ -51,4 +51,37 @@ forEachBackend('Microsoft sync, reviewed', (t) => {
     const claimed = await claimPushChannelBySecret(t.store.db, { provider: 'microsoft', channelId: 'graph-sub-1', secret: 'state-xyz', since: new Date(0) });
     expect(claimed).toMatchObject({ calendarId: cal, channelId: 'graph-sub-1' });
   });
+
+  test('the daily reconciliation queues calendars not synced for a day, and leaves one already waiting alone', async () => {
+    const me = await m.connect({ oid: 'mr-3', upn: 'daily@contoso.example' });
+    const cal = me.calendars['Calendar']!;
+    await syncCalendar(t.store, await m.connectors.calendarConnector({ id: me.connectionId, therapist_id: me.therapistId, provider: 'microsoft' }), cal, { log: silentLogger });
+    await t.store.db.deleteFrom('sync_requests').execute();
+    const { queueReconciliation } = await import('../src/engine/worker.js');
+    const { requestSync } = await import('../src/store/sync-queue.js');
+    await queueReconciliation(t.store);
+    expect(await t.store.db.selectFrom('sync_requests').select('reason').where('calendar_id', '=', cal).execute()).toEqual([]);
+    t.clock.advance({ hours: 25 });
+    expect(await queueReconciliation(t.store)).toBeGreaterThanOrEqual(1);
+    expect(await t.store.db.selectFrom('sync_requests').select('reason').where('calendar_id', '=', cal).execute()).toEqual([{ reason: 'reconcile' }]);
+    // Backing off after failures: not pulled forward.
+    await t.store.db.deleteFrom('sync_requests').execute();
+    await requestSync(t.store.db, { calendarId: cal, reason: 'push', now: t.store.now(), notBefore: new Date(t.store.now().getTime() + 3_600_000) });
+    await queueReconciliation(t.store);
+    expect(await t.store.db.selectFrom('sync_requests').select(['reason', 'not_before']).where('calendar_id', '=', cal).execute()).toEqual([{ reason: 'push', not_before: new Date(t.store.now().getTime() + 3_600_000) }]);
+    await t.store.db.deleteFrom('sync_requests').execute();
+  });
+
+  test("the Graph client's RetryHandler rides out a 429 with Retry-After inside the call", async () => {
+    const me = await m.connect({ oid: 'mr-4', upn: 'throttle@contoso.example' });
+    const cal = me.calendars['Calendar']!;
+    const soon = DateTime.fromJSDate(t.store.now()).plus({ days: 3 });
+    m.emu.createEvent('mr-4', 'default', { subject: 'Session', start: { dateTime: iso(soon), timeZone: 'UTC' }, end: { dateTime: iso(soon.plus({ minutes: 50 })), timeZone: 'UTC' } });
+    const { platformConnectors } = await import('../src/engine/platforms.js');
+    const patient = platformConnectors(m.config, t.store, { microsoft: { ...m.platform.microsoft, maxRetries: 2 } });
+    m.emu.faults.add({ match: { method: 'GET', path: /delta/ }, fault: { status: 429, retryAfter: 1 } });
+    const out = await syncCalendar(t.store, await patient.calendarConnector({ id: me.connectionId, therapist_id: me.therapistId, provider: 'microsoft' }), cal, { log: silentLogger });
+    expect(out.items).toHaveLength(1);
+    expect(m.emu.requests.filter((r) => r.path.includes('delta') && r.status === 429)).toHaveLength(1);
+  });
 });

@@ -21,15 +21,16 @@ forEachBackend('Microsoft sync', (t) => {
     syncCalendar(t.store, await m.connectors.calendarConnector({ id: me.connectionId, therapist_id: me.therapistId, provider: 'microsoft' }), cal, { full, log: silentLogger });
   const stored = (cal: string) => t.store.db.selectFrom('event_snapshots').select(['event_id', 'status', 'series_id']).where('calendar_id', '=', cal).orderBy('event_id').execute();
 
-  test('connect, then the default calendar by delta: full over pages, then only the changes, deletions as tombstones', async () => {
+  test('connect, then a 3,000-event default calendar by delta: full over pages, then only the changes, deletions as tombstones', async () => {
     const me = await m.connect({ oid: 'ms-1', upn: 'dr.bell@contoso.example' });
     const cal = me.calendars['Calendar']!;
     const ids: string[] = [];
-    for (let i = 0; i < 250; i++) ids.push(m.emu.createEvent('ms-1', 'default', { subject: `Session ${i}`, ...at(DateTime.fromISO('2026-03-02').plus({ days: i % 50 }).toISODate()!, 8 + (i % 9)), attendees: [{ emailAddress: { address: `client${i % 20}@example.com` }, type: 'required' }] })['id'] as string);
+    for (let i = 0; i < 3000; i++) ids.push(m.emu.createEvent('ms-1', 'default', { subject: `Session ${i}`, ...at(DateTime.fromISO('2026-03-02').plus({ days: i % 150 }).toISODate()!, 8 + (i % 10)), attendees: [{ emailAddress: { address: `client${i % 20}@example.com` }, type: 'required' }] })['id'] as string);
     const full = await sync(me, cal);
     expect(full).toMatchObject({ mode: 'full', cursorExpired: false, rejected: [] });
     expect(full.pages).toBeGreaterThan(2);
-    expect(full.items).toHaveLength(250);
+    expect(full.items).toHaveLength(3000);
+    expect(new Set(full.items.map((i) => i.eventId)).size).toBe(3000);
     m.emu.updateEvent('ms-1', ids[3]!, { subject: 'Intake' });
     m.emu.deleteEvent('ms-1', ids[4]!);
     const inc = await sync(me, cal);

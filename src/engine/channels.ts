@@ -1,6 +1,7 @@
 // Push channels (Google) and subscriptions (Graph) per calendar: created when missing, replaced
 // before they expire (a calendar has two while one replaces the other), the old one stopped.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { NotFound } from '../../connectors/errors.js';
 import type { CalendarConnector } from '../../connectors/port.js';
 import type { Logger } from '../log.js';
 import { recordPushChannel } from '../store/calendars.js';
@@ -47,6 +48,19 @@ async function ensureChannelLocked(
     .execute();
   const live = active.filter((c) => c.expires_at.getTime() > now.getTime());
   if (live.some((c) => c.expires_at.getTime() - now.getTime() > RENEW_BEFORE_MS)) return { created: null, stopped: await stopReplaced(store, connector, calendar.id, opts.log) };
+  // Where the platform renews in place (Graph: PATCH with a new expiry; it also reauthorizes), do
+  // that; a channel that is gone there is made anew below. Google's channels cannot be renewed.
+  const renewable = live[0];
+  if (renewable && connector.renew) {
+    try {
+      const expiresAt = await connector.renew(renewable.channel_id, new Date(now.getTime() + 3 * 24 * 3_600_000));
+      await store.db.updateTable('push_channels').set({ expires_at: expiresAt }).where('id', '=', renewable.id).execute();
+      return { created: null, stopped: await stopReplaced(store, connector, calendar.id, opts.log) };
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
+      opts.log.info({ channelId: renewable.channel_id }, 'subscription gone at the platform: making a new one');
+    }
+  }
 
   const secret = randomBytes(32).toString('base64url');
   const channelId = randomUUID();

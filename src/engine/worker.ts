@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import { claimSyncRequests, finishSyncRequest, releaseSyncRequest } from '../store/sync-queue.js';
+import { claimSyncRequests, finishSyncRequest, releaseSyncRequest, requestSync } from '../store/sync-queue.js';
 import type { Store } from '../store/store.js';
 import { upkeepChannels } from './channels.js';
 import type { ConnectorFactory } from './platforms.js';
@@ -122,9 +122,10 @@ export class SyncWorker {
     this.#running = (async () => {
       try {
         const nowMs = this.deps.clock.now().toMillis();
-        if (this.deps.publicUrl && nowMs - this.#lastUpkeepMs >= UPKEEP_EVERY_MS) {
+        if (nowMs - this.#lastUpkeepMs >= UPKEEP_EVERY_MS) {
           this.#lastUpkeepMs = nowMs;
-          await upkeepChannels(this.deps.store, this.deps.connectors, { publicUrl: this.deps.publicUrl, log: this.deps.log });
+          if (this.deps.publicUrl) await upkeepChannels(this.deps.store, this.deps.connectors, { publicUrl: this.deps.publicUrl, log: this.deps.log });
+          await queueReconciliation(this.deps.store);
         }
         do {
           this.#again = false;
@@ -144,4 +145,24 @@ export class SyncWorker {
     clearTimeout(this.#timer);
     await this.#running;
   }
+}
+
+/** Every watched calendar is synced at least this often, push or not: lost notifications are made up. */
+export const RECONCILE_EVERY_MS = 24 * 3_600_000;
+
+/** Queues a sync for each watched calendar of a working connection not synced for a day. */
+export async function queueReconciliation(store: Store): Promise<number> {
+  const now = store.now();
+  const due = await store.db
+    .selectFrom('calendars as c')
+    .innerJoin('connections as k', 'k.id', 'c.connection_id')
+    .select('c.id')
+    .where('c.role', '<>', 'ignored')
+    .where('k.status', '=', 'ok')
+    .where((eb) => eb.or([eb('c.last_sync_at', 'is', null), eb('c.last_sync_at', '<', new Date(now.getTime() - RECONCILE_EVERY_MS))]))
+    // One already waiting (perhaps backing off after failures) is left as it is.
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('sync_requests as r').select('r.calendar_id').whereRef('r.calendar_id', '=', 'c.id'))))
+    .execute();
+  for (const c of due) await requestSync(store.db, { calendarId: c.id, reason: 'reconcile', now });
+  return due.length;
 }
