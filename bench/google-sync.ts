@@ -80,6 +80,8 @@ export async function run(): Promise<void> {
     const address = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/google`;
     await ensureChannel(store, connector, { id: cal, provider_calendar_id: calId }, { address, log: silentLogger });
     await emu.settled();
+    // The sync that a new channel queues (to cover its making) is part of setting up, not of idling.
+    await runQueuedSyncs({ store, connectors, log: silentLogger, clock }, 'settle');
 
     // An hour with nothing changing: the worker's rounds (every 5 s of simulated time) ask nothing.
     const idleFrom = emu.requests.length;
