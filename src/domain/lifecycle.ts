@@ -161,6 +161,7 @@ interface Pending {
 }
 
 const isCancelled = (s: SessionStatus) => s === 'cancelled' || s === 'declined';
+const hasAccepted = (a: { response: string }) => a.response === 'accepted' || a.response === 'tentative';
 /** An older copy than the one we have (replays and duplicates arrive out of order). */
 const isOlder = (updatedMs: number, than: number | null | undefined) => than !== null && than !== undefined && updatedMs < than;
 
@@ -453,7 +454,7 @@ function applyLive(ledger: Ledger, e: LiveEvent, atMs: number, ctx: LedgerContex
   const client = clientOf(view, ctx.rules, ctx.links);
   const decision = recognise(view, ctx.rules, { calendar, knownClients: ledger.knownClients }, client);
   const at = iso(atMs);
-  const accepted = view.externals.some((a) => a.response === 'accepted' || a.response === 'tentative');
+  const accepted = view.externals.some(hasAccepted);
   const waitsForClient = !decision.appointment && client !== null && view.externals.length > 0 && decision.reasons[0]!.includes('but nothing else marks it');
 
   if (!state) {

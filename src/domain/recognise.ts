@@ -60,14 +60,6 @@ export function timeMs(t: EventTime, calendarZone: string): number {
   return ms;
 }
 
-function isResource(email: string): boolean {
-  return email.endsWith('resource.calendar.google.com') || email.endsWith('group.calendar.google.com');
-}
-
-function domainOf(email: string): string {
-  return email.slice(email.lastIndexOf('@') + 1).toLowerCase();
-}
-
 function findMark(title: string, lowerTitle: string, categories: readonly string[], m: Marker): string | null {
   for (const p of m.prefixes) if (lowerTitle.startsWith(p)) return `title starts with '${title.slice(0, p.length)}'`;
   for (const c of categories) if (m.categories.has(c.toLowerCase())) return `category '${c}'`;
@@ -79,11 +71,11 @@ export function viewOf(event: LiveEvent, calendar: CalendarInfo, rules: Rules): 
   const endMs = timeMs(event.end, calendar.timeZone);
   const zone = event.start.kind === 'instant' ? event.start.zone : calendar.timeZone;
   const externals: Attendee[] = [];
+  const organizerSelf = event.organizer?.self === true;
   for (const a of event.attendees) {
-    if (a.self || a.organizer && event.organizer?.self) continue;
-    const email = a.email.toLowerCase();
-    if (isResource(email) || rules.domains.has(domainOf(email))) continue;
-    if (event.organizer?.self && event.organizer.email.toLowerCase() === email) continue;
+    if (a.self || (a.organizer && organizerSelf)) continue;
+    if (!rules.outside(a.email)) continue;
+    if (organizerSelf && event.organizer!.email.toLowerCase() === a.email.toLowerCase()) continue;
     externals.push(a);
   }
   const title = event.title;
@@ -95,7 +87,9 @@ export function viewOf(event: LiveEvent, calendar: CalendarInfo, rules: Rules): 
   if (tagged === 'attended' || tagged === 'no_show' || tagged === 'client_cancelled' || tagged === 'therapist_cancelled') {
     mark = { mark: tagged, reason: `marked ${tagged.replace('_', ' ')} by the therapist` };
   }
-  for (const [kind, marker] of rules.markerList) {
+  // Most titles carry no marker and most events no category: then there is nothing to look for.
+  const mayBeMarked = categories.length > 0 || (rules.anyMarkerPrefix !== null && rules.anyMarkerPrefix.test(lower));
+  for (const [kind, marker] of mayBeMarked ? rules.markerList : []) {
     const reason = findMark(title, lower, categories, marker);
     if (reason) {
       mark ??= { mark: kind, reason };

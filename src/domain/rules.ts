@@ -37,6 +37,10 @@ export interface Rules {
   clientRef(key: string, kind: 'email' | 'title', label: string): Readonly<{ key: string; kind: 'email' | 'title'; label: string }>;
   /** Normalised emails, remembered (a practice has few clients and sees them often). */
   email(raw: string): string | undefined;
+  /** Whether an attendee's address is outside the practice (not a colleague, not a room): remembered. */
+  outside(email: string): boolean;
+  /** Matches a title (lower-cased) that starts with any marker's prefix: most titles do not. */
+  anyMarkerPrefix: RegExp | null;
   lateCancelMs: number;
   /** Appointment types with lower-cased names, to find one named in a title. */
   typeNames: readonly { id: string; re: RegExp }[];
@@ -66,9 +70,12 @@ export function compileRules(settings: PracticeSettings): Rules {
     attended: marker(settings.markers.attended),
   };
   const reasons = new Map<string, string>();
+  const domains = new Set(settings.domains);
   const decisions = new Map<string, Readonly<{ appointment: boolean; reasons: readonly string[]; type: string | null }>>();
   const clients = new Map<string, Readonly<{ key: string; kind: 'email' | 'title'; label: string }>>();
   const emails = new Map<string, string | undefined>();
+  const outsiders = new Map<string, boolean>();
+  const allPrefixes = Object.values(settings.markers).flatMap((m) => m.prefixes.map((p) => escape(p.toLowerCase())));
   // The caches stop growing at a size no practice reaches; past it, values are made each time.
   const LIMIT = 50_000;
   return {
@@ -76,7 +83,7 @@ export function compileRules(settings: PracticeSettings): Rules {
     include: wordsRegex(settings.detection.include),
     exclude: wordsRegex(settings.detection.exclude),
     categories: new Set(settings.detection.categories.map((c) => c.toLowerCase())),
-    domains: new Set(settings.domains),
+    domains,
     templates: settings.clientTitleTemplates.map((template) => {
       const [before, after] = template.split('{client}') as [string, string];
       const part = (s: string) => escape(s.trim()).replace(/\s+/g, '\\s+');
@@ -115,6 +122,18 @@ export function compileRules(settings: PracticeSettings): Rules {
       }
       return c;
     },
+    outside(email) {
+      let known = outsiders.get(email);
+      if (known === undefined) {
+        const lower = email.toLowerCase();
+        const domain = lower.slice(lower.lastIndexOf('@') + 1);
+        // Google's room and group calendars are attendees too; they are never clients.
+        known = !lower.endsWith('resource.calendar.google.com') && !lower.endsWith('group.calendar.google.com') && !domains.has(domain);
+        if (outsiders.size < LIMIT) outsiders.set(email, known);
+      }
+      return known;
+    },
+    anyMarkerPrefix: allPrefixes.length > 0 ? new RegExp(`^(?:${allPrefixes.join('|')})`) : null,
     email(raw) {
       if (emails.has(raw)) return emails.get(raw);
       const e = normaliseEmail(raw);

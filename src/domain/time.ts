@@ -6,8 +6,19 @@ let cachedPrefix = '';
 
 const pad2 = (n: number) => (n < 10 ? '0' : '') + n;
 
+let lastMs = Number.NaN;
+let lastText = '';
+
 /** The same text as new Date(ms).toISOString() for years 1970-9999. */
 export function isoInstant(ms: number): string {
+  // A round stamps many transitions with its own time: the last answer is often the next one.
+  if (ms === lastMs) return lastText;
+  lastMs = ms;
+  lastText = format(ms);
+  return lastText;
+}
+
+function format(ms: number): string {
   const day = Math.floor(ms / 86_400_000);
   if (day !== cachedDay) {
     cachedDay = day;
