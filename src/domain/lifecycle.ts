@@ -280,13 +280,11 @@ export function presumeUntil(ledger: Ledger, now: string, ctx: LedgerContext): T
 
 function presume(ledger: Ledger, nowMs: number, ctx: LedgerContext, pending: Pending[]): void {
   if (!ctx.rules.settings.presumeAttended) return;
-  for (;;) {
-    const top = ledger.ends.peek();
-    if (!top || top.endMs > nowMs) return;
-    ledger.ends.pop();
-    const state = ledger.appointments.get(top.key);
+  while (ledger.ends.peekEnd() <= nowMs) {
+    const endMs = ledger.ends.peekEnd();
+    const state = ledger.appointments.get(ledger.ends.popKey()!);
     // Entries go stale when a session moves or changes state: only a live match counts.
-    if (!state || state.endMs !== top.endMs) continue;
+    if (!state || state.endMs !== endMs) continue;
     presumeOne(state, pending);
   }
 }
@@ -647,49 +645,65 @@ function collapseSeries(ledger: Ledger, groups: Map<string, Pending[]>, atMs: nu
   }
 }
 
-/** A binary min-heap of (endMs, appointment key). */
+/** A binary min-heap of (endMs, appointment key), in two parallel arrays: no object per entry. */
 export class EndHeap {
-  readonly #items: { endMs: number; key: string }[] = [];
+  readonly #ends: number[] = [];
+  readonly #keys: string[] = [];
 
   get size(): number {
-    return this.#items.length;
+    return this.#ends.length;
   }
 
   push(key: string, endMs: number): void {
-    const a = this.#items;
-    a.push({ endMs, key });
-    let i = a.length - 1;
+    const e = this.#ends;
+    const k = this.#keys;
+    let i = e.length;
+    e.push(endMs);
+    k.push(key);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (a[p]!.endMs <= a[i]!.endMs) break;
-      [a[p], a[i]] = [a[i]!, a[p]!];
+      if (e[p]! <= endMs) break;
+      e[i] = e[p]!;
+      k[i] = k[p]!;
       i = p;
     }
+    e[i] = endMs;
+    k[i] = key;
   }
 
   peek(): { endMs: number; key: string } | undefined {
-    return this.#items[0];
+    return this.#ends.length === 0 ? undefined : { endMs: this.#ends[0]!, key: this.#keys[0]! };
   }
 
-  pop(): { endMs: number; key: string } | undefined {
-    const a = this.#items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
+  /** The earliest end, without making an object (Infinity when empty). */
+  peekEnd(): number {
+    return this.#ends.length === 0 ? Infinity : this.#ends[0]!;
+  }
+
+  /** Removes the earliest entry and returns its key. */
+  popKey(): string | undefined {
+    const e = this.#ends;
+    const k = this.#keys;
+    if (e.length === 0) return undefined;
+    const top = k[0];
+    const lastEnd = e.pop()!;
+    const lastKey = k.pop()!;
+    const n = e.length;
+    if (n > 0) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < a.length && a[l]!.endMs < a[m]!.endMs) m = l;
-        if (r < a.length && a[r]!.endMs < a[m]!.endMs) m = r;
-        if (m === i) break;
-        [a[m], a[i]] = [a[i]!, a[m]!];
+        const m = r < n && e[r]! < e[l]! ? r : l;
+        if (e[m]! >= lastEnd) break;
+        e[i] = e[m]!;
+        k[i] = k[m]!;
         i = m;
       }
+      e[i] = lastEnd;
+      k[i] = lastKey;
     }
     return top;
   }
 }
-
