@@ -965,7 +965,8 @@ test('subscription: validation handshake on both URLs, then notifications with c
 test('subscription: a failed handshake creates nothing (wrong token, 500, not text/plain, no answer in time)', async () => {
   const hook = await receiver();
   await emu.close();
-  emu = await startGraphEmulator({ clock, validationTimeoutMs: 300 });
+  // Long enough for a real echo on a loaded machine; the "hang" case waits it out.
+  emu = await startGraphEmulator({ clock, validationTimeoutMs: 2000 });
   emu.addUser({ oid: OID, tid: TID, upn: UPN, displayName: NAME });
   try {
     const { graph } = await connect();
