@@ -91,7 +91,7 @@ forEachBackend('Google push', (t) => {
       const ev = g.emu.insertEvent('push@brightpath.example', { summary: 'Session', ...timed('2026-03-10', 10) });
       await g.emu.settled();
       let stored: { event_id: string }[] = [];
-      for (let i = 0; i < 100 && stored.length === 0; i++) {
+      for (let i = 0; i < 500 && stored.length === 0; i++) {
         await new Promise((r) => setTimeout(r, 20));
         stored = await t.store.db.selectFrom('event_snapshots').select('event_id').where('calendar_id', '=', cal).execute();
       }

@@ -62,7 +62,7 @@ forEachBackend('Microsoft push', (t) => {
       await m.emu.settled();
       expect(m.emu.notifications().filter((n) => n.subscriptionId === made.created).at(-1)?.status).toBe(202);
       let rows: { event_id: string }[] = [];
-      for (let i = 0; i < 100 && rows.length === 0; i++) {
+      for (let i = 0; i < 500 && rows.length === 0; i++) {
         await new Promise((r) => setTimeout(r, 20));
         rows = await t.store.db.selectFrom('event_snapshots').select('event_id').where('calendar_id', '=', cal).where('event_id', '=', ev['id'] as string).execute();
       }
