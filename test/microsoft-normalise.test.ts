@@ -84,6 +84,10 @@ test('Windows zone names, attendee responses, our tags, an occurrence of a serie
   expect(toIana('W. Europe Standard Time')).toBe('Europe/Berlin');
   expect(toIana('Europe/London')).toBe('Europe/London');
   expect(toIana('Mars Standard Time')).toBeUndefined();
+  // The whole CLDR table, not only the common zones.
+  expect(['Arab Standard Time', 'Egypt Standard Time', 'Iran Standard Time', 'Pakistan Standard Time', 'Taipei Standard Time', 'Pacific SA Standard Time', 'Morocco Standard Time', 'Fiji Standard Time', 'Chatham Islands Standard Time'].map(toIana)).toEqual([
+    'Asia/Riyadh', 'Africa/Cairo', 'Asia/Tehran', 'Asia/Karachi', 'Asia/Taipei', 'America/Santiago', 'Africa/Casablanca', 'Pacific/Fiji', 'Pacific/Chatham',
+  ]);
 });
 
 test('an all-day event is a date; a declined or free event does not block time', () => {
