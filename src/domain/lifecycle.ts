@@ -4,7 +4,7 @@
 import type { CalendarItem, EventTime, LiveEvent, Tombstone } from '../../connectors/types.js';
 import { clientOf, recognise, viewOf, type ClientRef, type Decision, type EventView } from './recognise.js';
 import type { CalendarInfo, Rules } from './rules.js';
-import { isoInstant } from './time.js';
+import { eventTimeText, isoInstant } from './time.js';
 
 export type SessionStatus = 'scheduled' | 'cancelled' | 'declined' | 'attended' | 'no_show';
 export type CancelledBy = 'client' | 'therapist' | 'unknown' | 'series';
@@ -123,10 +123,7 @@ export function createLedger(known: Iterable<string> = []): Ledger {
 const iso = isoInstant;
 const eventKey = (calendarId: string, eventId: string) => `${calendarId}/${eventId}`;
 
-function timeText(t: EventTime | null): string | null {
-  if (!t) return null;
-  return t.kind === 'instant' ? iso(Date.parse(t.at)) : t.kind === 'date' ? t.date : t.local;
-}
+const timeText = eventTimeText;
 
 function calendarOf(ctx: LedgerContext, calendarId: string): CalendarInfo {
   return ctx.calendars.get(calendarId) ?? { role: 'mixed', name: calendarId, timeZone: ctx.defaultZone };
@@ -669,10 +666,6 @@ export class EndHeap {
     }
     e[i] = endMs;
     k[i] = key;
-  }
-
-  peek(): { endMs: number; key: string } | undefined {
-    return this.#ends.length === 0 ? undefined : { endMs: this.#ends[0]!, key: this.#keys[0]! };
   }
 
   /** The earliest end, without making an object (Infinity when empty). */

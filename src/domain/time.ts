@@ -6,6 +6,8 @@ let cachedPrefix = '';
 
 const pad2 = (n: number) => (n < 10 ? '0' : '') + n;
 
+import type { EventTime } from '../../connectors/types.js';
+
 let lastMs = Number.NaN;
 let lastText = '';
 
@@ -32,4 +34,13 @@ function format(ms: number): string {
   const s = Math.floor(rest / 1000);
   const milli = rest - s * 1000;
   return `${cachedPrefix}${pad2(h)}:${pad2(m)}:${pad2(s)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
+
+/**
+ * An event time as text that compares and stores the same way everywhere: an instant in UTC ISO, a
+ * date or a floating local time as given (what identifies a recurring instance by its original start).
+ */
+export function eventTimeText(t: EventTime | null): string | null {
+  if (!t) return null;
+  return t.kind === 'instant' ? isoInstant(Date.parse(t.at)) : t.kind === 'date' ? t.date : t.local;
 }

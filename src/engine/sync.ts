@@ -3,8 +3,9 @@
 // has into tombstones; then store the snapshots and the new cursor in one transaction.
 import { CursorExpired } from '../../connectors/errors.js';
 import type { CalendarConnector } from '../../connectors/port.js';
-import type { CalendarItem, EventTime, ItemError, Tombstone } from '../../connectors/types.js';
+import type { CalendarItem, ItemError, Tombstone } from '../../connectors/types.js';
 import { timeMs } from '../domain/recognise.js';
+import { eventTimeText } from '../domain/time.js';
 import type { Logger } from '../log.js';
 import { upsertSnapshots, type SnapshotInput } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
@@ -22,21 +23,16 @@ export interface SyncOutcome {
   rejected: ItemError[];
 }
 
-function timeText(t: EventTime | null): string | null {
-  if (!t) return null;
-  return t.kind === 'instant' ? new Date(Date.parse(t.at)).toISOString() : t.kind === 'date' ? t.date : t.local;
-}
-
 /** A normalised item as a snapshot row: busy-only calendars keep the interval and nothing else. */
 export function snapshotOf(item: CalendarItem, calendarZone: string, busyOnly: boolean): SnapshotInput {
   if (item.kind === 'tombstone') {
-    return { eventId: item.eventId, seriesId: item.seriesId, originalStart: timeText(item.originalStart), status: 'deleted', busy: false, payload: null };
+    return { eventId: item.eventId, seriesId: item.seriesId, originalStart: eventTimeText(item.originalStart), status: 'deleted', busy: false, payload: null };
   }
   return {
     eventId: item.eventId,
     icalUid: item.iCalUID,
     seriesId: item.seriesId,
-    originalStart: timeText(item.originalStart),
+    originalStart: eventTimeText(item.originalStart),
     status: item.status,
     version: item.version,
     platformUpdatedAt: new Date(item.updated),
