@@ -1,7 +1,7 @@
 // What happens to each session: from the previous state of an event and its new snapshot (or a
 // tombstone), the transitions: scheduled, rescheduled, moved, cancelled (by whom, how late),
 // declined, restored, attended, no-show, series ended. Pure: state in, state and transitions out.
-import type { CalendarItem, EventTime, LiveEvent, Tombstone } from '../../connectors/types.js';
+import type { CalendarItem, LiveEvent, Tombstone } from '../../connectors/types.js';
 import { clientOf, recognise, viewOf, type ClientRef, type Decision, type EventView } from './recognise.js';
 import type { CalendarInfo, Rules } from './rules.js';
 import { eventTimeText, isoInstant } from './time.js';

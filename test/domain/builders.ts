@@ -1,6 +1,7 @@
 // Builders of normalised calendar items for the domain tests: a live event with sensible defaults
 // (a 50-minute session on the therapist's own calendar), a tombstone, and a round.
 import type { Attendee } from '../../connectors/types.js';
+import { classify, type ClassifyReport } from '../../src/domain/classify.js';
 
 let version = 0;
 
@@ -82,3 +83,13 @@ export const practice = {
     { id: 'family', name: 'Family', role: 'busy_only' },
   ],
 };
+
+/** classify with the test practice (or another file) and a fixed now. */
+export type RoundIn = { at: string; items: unknown[] };
+export const run = (rounds: RoundIn[], now: string, file: Record<string, unknown> = practice): ClassifyReport => classify(file, rounds, { now });
+export const event = (r: ClassifyReport, id: string) => r.events.find((x) => x.eventId === id)!;
+export const kinds = (r: ClassifyReport, id: string) => event(r, id).transitions.map((t) => t.kind);
+export const jane = client('jane@example.com', 'accepted', 'Jane Doe');
+/** A session with Jane on the therapist's own calendar. */
+export const session = (id: string, start: string, updated: string, extra: Partial<EventInput> = {}) =>
+  ev({ id, title: 'Session', start, attendees: [therapist, jane], updated, ...extra });

@@ -1,16 +1,9 @@
 // Outcomes and risk: marks for no-shows and cancellations, presumed attendance, series that end,
 // dropout signals that clear when the client books again, and bad input that is reported and skipped.
 import { describe, expect, test } from 'vitest';
-import { classify, type ClassifyReport } from '../../src/domain/classify.js';
-import { client, ev, gone, practice, therapist } from './builders.js';
+import { classify } from '../../src/domain/classify.js';
+import { client, ev, event, gone, jane, kinds, practice, run, session, therapist } from './builders.js';
 
-type RoundIn = { at: string; items: unknown[] };
-const run = (rounds: RoundIn[], now: string, file: Record<string, unknown> = practice): ClassifyReport => classify(file, rounds, { now });
-const event = (r: ClassifyReport, id: string) => r.events.find((x) => x.eventId === id)!;
-const kinds = (r: ClassifyReport, id: string) => event(r, id).transitions.map((t) => t.kind);
-const jane = client('jane@example.com', 'accepted', 'Jane Doe');
-const session = (id: string, start: string, updated: string, extra: Partial<Parameters<typeof ev>[0]> = {}) =>
-  ev({ id, title: 'Session', start, attendees: [therapist, jane], updated, ...extra });
 
 describe('marks and presumed attendance', () => {
   test('"NS " in the title or a No-show category marks a no-show; removing the mark restores it', () => {

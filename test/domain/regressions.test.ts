@@ -1,16 +1,8 @@
 // Cases a review of the domain found wrong at first; each now does what the issue asks.
 import { describe, expect, test } from 'vitest';
-import { classify, type ClassifyReport } from '../../src/domain/classify.js';
 import { InvalidInput } from '../../src/errors.js';
-import { client, ev, gone, practice, therapist } from './builders.js';
+import { client, ev, event, gone, jane, kinds, practice, run, session, therapist } from './builders.js';
 
-type RoundIn = { at: string; items: unknown[] };
-const run = (rounds: RoundIn[], now: string, file: Record<string, unknown> = practice): ClassifyReport => classify(file, rounds, { now });
-const event = (r: ClassifyReport, id: string) => r.events.find((x) => x.eventId === id)!;
-const kinds = (r: ClassifyReport, id: string) => event(r, id).transitions.map((t) => t.kind);
-const jane = client('jane@example.com', 'accepted', 'Jane Doe');
-const session = (id: string, start: string, updated: string, extra: Partial<Parameters<typeof ev>[0]> = {}) =>
-  ev({ id, title: 'Session', start, attendees: [therapist, jane], updated, ...extra });
 
 describe('bad input that is not obviously bad', () => {
   test('impossible dates (30 February) are rejected by id and field, not rolled over or crashed on', () => {
