@@ -38,8 +38,6 @@ export async function upsertCalendar(
     .executeTakeFirstOrThrow();
 }
 
-export { hashChannelSecret };
-
 export async function recordPushChannel(
   db: Kysely<Database>,
   input: { calendarId: string; provider: Provider; channelId: string; resourceId?: string | null; secret: string; expiresAt: Date; now: Date },

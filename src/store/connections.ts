@@ -90,15 +90,6 @@ export async function setConnectionStatus(
     .execute();
 }
 
-export async function getConnection(db: Kysely<Database>, ref: ConnectionRef) {
-  return db
-    .selectFrom('connections')
-    .select(['id', 'therapist_id', 'provider', 'account_subject', 'account_email', 'scopes', 'status', 'status_reason', 'status_changed_at'])
-    .where('id', '=', ref.connectionId)
-    .where('therapist_id', '=', ref.therapistId)
-    .executeTakeFirst();
-}
-
 /** The port that a connector is handed for one connection (connectors/port.ts). */
 export function credentialStoreFor(db: Kysely<Database>, keyring: Keyring, ref: ConnectionRef, now: () => Date): CredentialStore {
   return {
