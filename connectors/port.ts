@@ -96,4 +96,18 @@ export interface CalendarConnector {
   stopChannel(channel: { channelId: string; resourceId: string | null }): Promise<void>;
   /** Extends a channel's life, where the platform allows it (Graph); returns the new expiry. */
   renew?(channelId: string, expiresAt: Date): Promise<Date>;
+  /**
+   * Whether a write to an event the therapist organises, with attendees, is sent to those attendees
+   * as an update (Graph has no sendUpdates=none: API-NOTES, Microsoft). The engine then keeps its
+   * marks for such events in the store instead of on the event.
+   */
+  readonly writesNotifyAttendees: boolean;
+  /**
+   * Sets one of our private marks on the calendar's copy of an event (Google: a private extended
+   * property, written with sendUpdates=none; Graph: a single-value extended property). Writing the
+   * same value again changes nothing. NotFound when the event is gone.
+   */
+  setTag(calendarId: string, eventId: string, name: string, value: string): Promise<void>;
+  /** Reads one of our marks back (null when the event has none): how a retry after a crash knows. */
+  getTag(calendarId: string, eventId: string, name: string): Promise<string | null>;
 }

@@ -1,12 +1,13 @@
 // The Google Calendar connector: calendar list, full and incremental sync with the sync token
-// (singleEvents, paging, 410 → CursorExpired), push channels (events.watch, channels.stop), and
-// Google's errors turned into the typed errors every platform shares.
+// (singleEvents, paging, 410 → CursorExpired), push channels (events.watch, channels.stop), our
+// tags as private extended properties (events.patch / events.get), and Google's errors turned into
+// the typed errors every platform shares.
 import { calendar, type calendar_v3 } from '@googleapis/calendar';
 import type { OAuth2Client } from 'google-auth-library';
 import { CursorExpired, Forbidden, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
 import { secretMatches, type CalendarConnector, type ChannelRecord, type CredentialStore, type RemoteCalendar, type StoredChannel, type SyncPage } from '../port.js';
 import type { CalendarItem, ItemError } from '../types.js';
-import { normaliseGoogleEvent } from './normalise.js';
+import { normaliseGoogleEvent, TAG_PREFIX } from './normalise.js';
 import { guardGrant, isInvalidGrant } from './oauth.js';
 
 export interface GoogleCalendarOptions {
@@ -24,7 +25,14 @@ export interface GoogleCalendarOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** The per-request options every call passes to the generated client. */
+type CallOptions = { timeout: number; retry: boolean; retryConfig: { retry: number } };
+
 const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'quotaExceeded']);
+/** A tag name the sync reads back as a tag (the rule normaliseGoogleEvent applies: "sk." prefix, ≤ 64 characters). */
+const TAG_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
+/** Longest tag value the sync reads back (normaliseGoogleEvent drops longer ones). */
+const MAX_TAG_VALUE = 1024;
 /** Longest Retry-After we wait out inside a call; longer ones go back to the caller to schedule. */
 const MAX_INLINE_WAIT_MS = 5_000;
 
@@ -74,8 +82,17 @@ export function classifyGoogleError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
+/** Google refused the request without doing it (rate limits): retrying cannot do it twice. */
+function isRefusal(raw: unknown): boolean {
+  const e = raw as GoogleErrorShape;
+  const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : undefined);
+  return status === 429 || (status === 403 && RATE_LIMIT_REASONS.has(reasonOf(e) ?? ''));
+}
+
 export class GoogleCalendarConnector implements CalendarConnector {
   readonly provider = 'google' as const;
+  /** We write with sendUpdates=none: Google mails no guest about our tags. */
+  readonly writesNotifyAttendees = false;
   readonly #api: calendar_v3.Calendar;
   readonly #credentials: CredentialStore;
   readonly #opts: Required<Pick<GoogleCalendarOptions, 'timeoutMs' | 'pageSize' | 'retries' | 'sleep'>>;
@@ -93,8 +110,12 @@ export class GoogleCalendarConnector implements CalendarConnector {
     };
   }
 
-  /** One API call with our retries: transient failures are retried with backoff and jitter. */
-  async #call<T>(fn: (options: { timeout: number; retry: boolean; retryConfig: { retry: number } }) => Promise<{ data: T }>, retries = this.#opts.retries): Promise<T> {
+  /**
+   * One API call with our retries: transient failures are retried with backoff and jitter. With
+   * `refusedOnly`, only answers that say the request was refused (429, 403 rate limits) are retried
+   * here: after a 5xx or a lost answer a write may have happened, and the caller checks first.
+   */
+  async #call<T>(fn: (options: CallOptions) => Promise<{ data: T }>, retries = this.#opts.retries, refusedOnly = false): Promise<T> {
     // gaxios's own retries are off: it does not retry 403 rate limits, and we want one policy.
     const options = { timeout: this.#opts.timeoutMs, retry: false, retryConfig: { retry: 0 } };
     for (let attempt = 0; ; attempt++) {
@@ -108,6 +129,7 @@ export class GoogleCalendarConnector implements CalendarConnector {
           await this.#credentials.markNeedsReauth(err.message);
         }
         if (!(err instanceof RetryAfter) || attempt >= retries) throw err;
+        if (refusedOnly && !isRefusal(raw)) throw err;
         const backoff = Math.min(MAX_INLINE_WAIT_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
         const wait = err.seconds !== null ? err.seconds * 1000 : backoff;
         if (wait > MAX_INLINE_WAIT_MS) throw err;
@@ -183,6 +205,65 @@ export class GoogleCalendarConnector implements CalendarConnector {
     return { channelId: channel.id, resourceId: channel.resourceId ?? null, expiresAt: new Date(Number(channel.expiration)) };
   }
 
+  /**
+   * A call about one event (the tag reads and writes). A 410 here means the event was deleted, not an expired
+   * sync token: Google answers 410 "Resource has been deleted" to a write to an event already deleted (seen on
+   * events.delete in derekantrican/GAS-ICS-Sync#297), while classifyGoogleError reads 410 as CursorExpired,
+   * which is right only for listings.
+   */
+  async #eventCall<T>(fn: (options: CallOptions) => Promise<{ data: T }>, refusedOnly = false): Promise<T> {
+    try {
+      return await this.#call(fn, this.#opts.retries, refusedOnly);
+    } catch (err) {
+      if (err instanceof CursorExpired) throw new NotFound('Google answered 410: the event was deleted');
+      throw err;
+    }
+  }
+
+  /**
+   * Sets a private extended property on this calendar's copy of the event (API-NOTES: private properties are
+   * this calendar's only; refs discovery document, Event.extendedProperties.private). events.patch merges maps
+   * key by key, so our other tags and anyone else's properties stay (Calendar guide "Extended properties":
+   * patch "allows you to manipulate some properties while leaving others untouched"). sendUpdates=none: no
+   * guest is mailed. A lost reply is not retried here (see #call): the caller reads the tag back first.
+   * The partial response (fields) brings back only id and status, none of the event's details.
+   */
+  async setTag(calendarId: string, eventId: string, name: string, value: string): Promise<void> {
+    checkTag(name, value);
+    const event = await this.#eventCall<calendar_v3.Schema$Event>((o) =>
+      this.#api.events.patch(
+        {
+          calendarId,
+          eventId,
+          sendUpdates: 'none',
+          fields: 'id,status',
+          requestBody: { extendedProperties: { private: { [name]: value } } },
+        },
+        o,
+      ),
+      // Each write that takes effect is a new version of the event, and a sync round for its
+      // calendar: after an unsure failure the engine reads the tag back before writing again.
+      true,
+    );
+    // Google keeps a deleted event, with status "cancelled" (Event.status: "cancelled events continue to expose
+    // event details … so that they can be restored"), and may take the write; for us it is gone.
+    if (event.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+  }
+
+  /**
+   * Reads one tag back with a partial response (only id, status and the private properties). events.get
+   * answers a deleted event with status "cancelled" ("The get method always returns them": Event.status in the
+   * discovery document), which is NotFound here, as are 404 and 410.
+   */
+  async getTag(calendarId: string, eventId: string, name: string): Promise<string | null> {
+    const event = await this.#eventCall<calendar_v3.Schema$Event>((o) =>
+      this.#api.events.get({ calendarId, eventId, fields: 'id,status,extendedProperties/private' }, o),
+    );
+    if (event.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+    const v = event.extendedProperties?.private?.[name];
+    return typeof v === 'string' ? v : null;
+  }
+
   async stopChannel(channel: { channelId: string; resourceId: string | null }): Promise<void> {
     try {
       await this.#call((o) => this.#api.channels.stop({ requestBody: { id: channel.channelId, ...(channel.resourceId ? { resourceId: channel.resourceId } : {}) } }, o));
@@ -190,6 +271,12 @@ export class GoogleCalendarConnector implements CalendarConnector {
       if (!(err instanceof NotFound)) throw err; // already gone: that is what we wanted
     }
   }
+}
+
+/** Only tags the sync can read back are written: anything else would be lost silently. */
+function checkTag(name: string, value: string): void {
+  if (!name.startsWith(TAG_PREFIX) || !TAG_NAME.test(name)) throw new Error(`not a tag name of ours: ${JSON.stringify(name)} (must start with ${TAG_PREFIX})`);
+  if (value.length > MAX_TAG_VALUE) throw new Error(`tag ${name}: a value of at most ${MAX_TAG_VALUE} characters`);
 }
 
 /** Google's push notification, checked against the channel record the caller looked up. */

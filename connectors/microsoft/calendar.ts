@@ -1,8 +1,8 @@
 // The Microsoft Graph connector: calendar list; the default calendar synced with calendarView delta
 // over a rolling window (the stored cursor is the whole deltaLink), occurrence stubs completed from
 // their series master, a changed series re-read so that silently cancelled occurrences are noticed;
-// other calendars read as a windowed calendarView that the sync loop diffs; subscriptions; Graph's
-// errors turned into the typed errors every platform shares.
+// other calendars read as a windowed calendarView that the sync loop diffs; subscriptions; our tags
+// as single-value extended properties; Graph's errors turned into the typed errors every platform shares.
 import {
   AuthenticationHandler,
   Client,
@@ -19,6 +19,23 @@ import { toIana } from './zones.js';
 
 const GRAPH = 'https://graph.microsoft.com/v1.0';
 const DAY = 86_400_000;
+/**
+ * Tag names and values as normalise.ts reads them back (TAG_ID there; values up to 1,024 characters).
+ * Lower case only: Graph tells property names apart by case ("Get singleValueLegacyExtendedProperty":
+ * filtering the Name is case-sensitive) while normalise.ts folds them, so sk.A and sk.a would collide.
+ */
+const TAG_NAME = /^sk\.[a-z0-9_.-]{1,60}$/;
+const TAG_VALUE_MAX = 1024;
+
+/** The id of our tag `name`: a named string property in our namespace ("{type} {guid} Name {name}", extended-properties-overview). */
+export function tagPropertyId(name: string): string {
+  return `String {${TAG_PROPERTY_GUID}} Name ${name}`;
+}
+
+/** An OData string literal: a single quote is doubled. */
+function odataString(v: string): string {
+  return `'${v.replace(/'/g, "''")}'`;
+}
 
 export interface GraphCalendarOptions {
   /** A fresh access token (MSAL silent acquisition: connectors/microsoft/auth.ts tokenProvider). */
@@ -67,6 +84,11 @@ export function classifyGraphError(err: unknown): Error {
 
 export class GraphCalendarConnector implements CalendarConnector {
   readonly provider = 'microsoft' as const;
+  /**
+   * An organizer's PATCH of an event with attendees sends them an update, and Graph has no
+   * sendUpdates=none (API-NOTES, Microsoft "Other"; event-update.md: updates go out to attendees).
+   */
+  readonly writesNotifyAttendees = true;
   readonly #client: Client;
   readonly #now: () => Date;
   readonly #window: { backDays: number; aheadDays: number };
@@ -259,6 +281,40 @@ export class GraphCalendarConnector implements CalendarConnector {
     return out;
   }
 
+  /**
+   * One of our marks on an event, as a single-value extended property (Graph reference "Create single-value
+   * extended property": PATCH /me/events/{id} with singleValueExtendedProperties creates or updates
+   * it, and the answer does not include it). Idempotent: the value is read first and the PATCH is
+   * skipped when it is already there, because every PATCH of an event with attendees may reach them
+   * as a meeting update (API-NOTES: treat it as visible to the client), so a retry must not send
+   * another. A deleted or cancelled event is NotFound. `calendarId` is not needed: ids are unique in
+   * the mailbox (/me/events/{id} serves every calendar).
+   */
+  async setTag(calendarId: string, eventId: string, name: string, value: string): Promise<void> {
+    checkTag(name, value);
+    if ((await this.getTag(calendarId, eventId, name)) === value) return;
+    await this.#send('patch', `${GRAPH}/me/events/${encodeURIComponent(eventId)}`, {
+      singleValueExtendedProperties: [{ id: tagPropertyId(name), value }],
+    });
+  }
+
+  /**
+   * Reads one mark back: the event expanded with the one property ("Get singleValueLegacyExtendedProperty":
+   * $expand=singleValueExtendedProperties($filter=id eq '…') is the only way to read it; the list is
+   * absent when the event has no such property). isCancelled is selected too: an attendee's copy of a
+   * cancelled meeting stays in the calendar with isCancelled true (event.md), and is as gone as a deleted one.
+   */
+  async getTag(_calendarId: string, eventId: string, name: string): Promise<string | null> {
+    checkTag(name);
+    const id = tagPropertyId(name);
+    const expand = `singleValueExtendedProperties($filter=id eq ${odataString(id)})`;
+    const event = await this.#get<GraphEvent>(`${GRAPH}/me/events/${encodeURIComponent(eventId)}?$select=id,isCancelled&$expand=${encodeURIComponent(expand)}`);
+    if (event.isCancelled === true) throw new NotFound(`the event ${eventId} is cancelled`);
+    // Graph may answer with the id in its own spelling (e.g. the GUID's case): compare without case.
+    const hit = (event.singleValueExtendedProperties ?? []).find((p) => p.id?.toLowerCase() === id.toLowerCase());
+    return typeof hit?.value === 'string' ? hit.value : null;
+  }
+
   async watch(calendarId: string, opts: { channelId: string; address: string; secret: string; expiresAt?: Date }): Promise<ChannelRecord> {
     const me = await this.#whoami();
     // Graph's limit for events is 10,080 minutes; three days leaves room to renew.
@@ -286,6 +342,12 @@ export class GraphCalendarConnector implements CalendarConnector {
       if (!(err instanceof NotFound)) throw err;
     }
   }
+}
+
+/** A tag that normalise.ts could not read back would be lost silently: refused here instead. */
+function checkTag(name: string, value?: string): void {
+  if (!TAG_NAME.test(name)) throw new RangeError(`a tag name must look like sk.name (letters, digits, _ . -, at most 60 after "sk."), got '${name}'`);
+  if (value !== undefined && value.length > TAG_VALUE_MAX) throw new RangeError(`a tag value may have at most ${TAG_VALUE_MAX} characters (${value.length} given)`);
 }
 
 /** An occurrence stub with what its series master says (subject, attendees, ...), its own times kept. */

@@ -78,6 +78,11 @@ export const OWNER_KEYS = new Set(['creator', 'organizer', 'hangoutLink']);
 /**
  * Patch semantics: fields given replace the stored ones, nested objects merge, arrays are replaced, null clears.
  * start/end are replaced as a unit when the patch switches between date and dateTime.
+ * Maps such as extendedProperties.private/.shared merge key by key: given keys are set, others kept, a key
+ * given as null is removed (Calendar guide "Extended properties": "Using patch requests is the preferred
+ * method, as it allows you to manipulate some properties while leaving others untouched", and to delete one
+ * "make a patch request to set the value to null"). A null inside an object the event does not have yet
+ * removes nothing and is not stored either.
  */
 export function mergePatch(base: Json, patch: Json): Json {
   const out: Json = clone(base);
@@ -95,7 +100,7 @@ export function mergePatch(base: Json, patch: Json): Json {
       for (const key of Object.keys(o)) if (o[key] === undefined || o[key] === null) delete o[key];
       continue;
     }
-    if (isObject(v) && isObject(prev)) out[k] = mergePatch(prev, v);
+    if (isObject(v)) out[k] = mergePatch(isObject(prev) ? prev : {}, v);
     else out[k] = clone(v);
   }
   return out;

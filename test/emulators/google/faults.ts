@@ -1,5 +1,6 @@
 // Fault injection for the Google emulator: FaultSpecs queued by tests and consumed in order by the requests
-// they match (rate limits, server errors, 401, 410, dropped sockets, delays, invalid_grant).
+// they match (rate limits, server errors, 401, 410, dropped sockets before or after the effect, delays,
+// invalid_grant), and the request hook of crash tests.
 import { FaultList, type FaultQueue as SharedQueue, type FaultSpecOf } from '../faults.js';
 
 export type Fault =
@@ -8,7 +9,10 @@ export type Fault =
   | { status: 500 | 502 | 503 }
   | { status: 410 }
   | { status: 401 }
+  /** The socket is destroyed before the request is processed: no effect, no answer. */
   | { drop: true }
+  /** The request takes effect (a write is applied), then the socket is destroyed: a lost reply. */
+  | { dropAfter: true }
   | { delayMs: number }
   | { invalidGrant: true };
 
@@ -24,3 +28,15 @@ export class Faults extends FaultList<Fault, Endpoint> {
     super((fault, endpoint) => ('invalidGrant' in fault ? endpoint === 'token' : endpoint === 'calendar' || endpoint === 'token'));
   }
 }
+
+/** What a request hook is told: `seq` counts calendar/v3 requests from 1 since the hook was set. */
+export interface RequestHookInfo {
+  seq: number;
+  method: string;
+  path: string;
+  /** 'before': nothing of the request is processed yet; 'after': its effect is applied, the answer not yet written. */
+  phase: 'before' | 'after';
+}
+
+/** Returning 'drop' destroys the socket at that point (before: no effect at all; after: effect kept, no answer). */
+export type RequestHook = (info: RequestHookInfo) => 'drop' | void | Promise<'drop' | void>;

@@ -1,5 +1,7 @@
 // A test emulator of the Google Calendar API v3 and Google's OAuth 2.0 endpoints, on node:http, driven by a Clock.
 // Behaviour follows the Calendar v3 discovery document, then /work/shared/API-NOTES.md and refs/google-examples.md.
+// Tests break it on purpose through faults (faults.ts) and a request hook that can drop a request before or
+// after its effect, for crash and lost-reply tests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DateTime } from 'luxon';
@@ -7,13 +9,16 @@ import type { Clock } from '../../../src/clock.js';
 import { parseRfc3339 } from './datetime.js';
 import * as E from './errors.js';
 import { isObject, str, type Json } from './events.js';
-import { Faults, type Endpoint, type Fault, type FaultQueue, type FaultSpec } from './faults.js';
+import { Faults, type Endpoint, type Fault, type FaultQueue, type FaultSpec, type RequestHook, type RequestHookInfo } from './faults.js';
+import { applyFields, parseFields } from './fields.js';
 import { OAuthServer } from './oauth.js';
 import { PushHub, type ChannelInfo, type Delivery } from './push.js';
 import { scopeAllows } from './scopes.js';
 import { CalendarStore, USER_ACTOR, type AccessRole, type Actor, type CalendarEntry, type Query } from './store.js';
 
-export type { FaultSpec, FaultQueue, Fault, ChannelInfo, Delivery };
+export type { FaultSpec, FaultQueue, Fault, ChannelInfo, Delivery, RequestHook, RequestHookInfo };
+
+export type SendUpdates = 'all' | 'externalOnly' | 'none';
 
 export interface RecordedRequest {
   method: string;
@@ -25,6 +30,21 @@ export interface RecordedRequest {
   status: number;
   /** Emulator clock (ISO, UTC) when the request arrived. */
   at: string;
+  /**
+   * Event writes (insert, patch, update, delete, move): the sendUpdates the request gave, the deprecated
+   * sendNotifications read as all/none; undefined when it gave neither, which mails no one
+   * (sendNotifications: "The default is false").
+   */
+  sendUpdates?: SendUpdates;
+  /**
+   * Event writes that took effect: the guests Google would mail about it under that sendUpdates (every guest but
+   * the calendar's owner and the organizer for "all"; for "externalOnly" those who are not accounts of this
+   * emulator, its "Google Calendar guests"). Whatever changed: the emulator does not guess which changes Google
+   * mails about.
+   */
+  notifiedGuests?: string[];
+  /** The socket was destroyed: 'before' the request took effect (nothing happened), or 'after' (its answer was lost). */
+  dropped?: 'before' | 'after';
 }
 
 export interface GoogleEmulator {
@@ -56,6 +76,13 @@ export interface GoogleEmulator {
   /** Every sync token issued so far for the calendar answers 410. */
   expireSyncTokens(calendarId: string): void;
   faults: FaultQueue;
+  /**
+   * Crash tests: the hook is called for every calendar/v3 request (not the token endpoint), once before it is
+   * processed and once after its effect is applied but before the answer is written; 'drop' destroys the socket
+   * there. `seq` counts calendar requests from 1, anew for each hook set. null removes the hook. A request that
+   * a fault answers sees both phases (with no effect between them); one a `drop` fault cuts sees only 'before'.
+   */
+  setRequestHook(hook: RequestHook | null): void;
   requests: RecordedRequest[];
   channels(): ChannelInfo[];
   /** Every push notification sent so far, with the receiver's answer (addition to the brief's API). */
@@ -97,6 +124,12 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+interface Answer {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
 }
 
 interface Route {
@@ -145,7 +178,11 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
   const calendarListPages = new Map<string, { fingerprint: string; offset: number }>();
   let baseUrl = '';
 
-  function send(res: http.ServerResponse, rec: RecordedRequest, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+  let requestHook: RequestHook | null = null;
+  let hookSeq = 0;
+
+  function send(res: http.ServerResponse, rec: RecordedRequest, answer: Answer): void {
+    const { status, body, headers = {} } = answer;
     const data = body === undefined ? '' : JSON.stringify(body, null, 1);
     const h: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(data) };
     if (body !== undefined) h['Content-Type'] = 'application/json; charset=UTF-8';
@@ -155,20 +192,36 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     rec.responseBytes = Buffer.byteLength(data);
   }
 
-  function sendError(res: http.ServerResponse, rec: RecordedRequest, err: unknown): void {
+  function errorAnswer(err: unknown): Answer {
     if (err instanceof E.GoogleApiError) {
       const headers: Record<string, string> = { ...err.headers };
       if (err.code === 401) headers['WWW-Authenticate'] = 'Bearer realm="https://accounts.google.com/", error="invalid_token"';
-      send(res, rec, err.code, err.body(), headers);
-    } else if (err instanceof E.OAuthError) {
-      send(res, rec, err.httpStatus, err.body(), { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate' });
-    } else {
-      const e = new E.GoogleApiError(500, `Emulator error: ${(err as Error).message}`, [{ domain: 'global', reason: 'backendError', message: 'Backend Error' }], 'INTERNAL');
-      send(res, rec, 500, e.body());
+      return { status: err.code, body: err.body(), headers };
     }
+    if (err instanceof E.OAuthError) {
+      return { status: err.httpStatus, body: err.body(), headers: { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate' } };
+    }
+    const e = new E.GoogleApiError(500, `Emulator error: ${(err as Error).message}`, [{ domain: 'global', reason: 'backendError', message: 'Backend Error' }], 'INTERNAL');
+    return { status: 500, body: e.body() };
   }
 
-  /** The answer a queued fault forces (drop and delay are handled by the caller). */
+  /** Who Google would mail about a write to this event under sendUpdates (see RecordedRequest.notifiedGuests). */
+  function guestsToNotify(event: Json | undefined, sendUpdates: SendUpdates | undefined): string[] {
+    if (!event || sendUpdates === undefined || sendUpdates === 'none') return [];
+    const organizer = isObject(event['organizer']) ? str(event['organizer']['email'])?.toLowerCase() : undefined;
+    const googleUsers = new Set([...oauth.accounts.values()].map((a) => a.email.toLowerCase()));
+    const out: string[] = [];
+    for (const a of Array.isArray(event['attendees']) ? event['attendees'] : []) {
+      if (!isObject(a) || a['self'] === true || a['resource'] === true) continue;
+      const email = str(a['email']);
+      if (email === undefined || email.toLowerCase() === organizer) continue;
+      if (sendUpdates === 'externalOnly' && googleUsers.has(email.toLowerCase())) continue;
+      out.push(email);
+    }
+    return out;
+  }
+
+  /** The answer a queued fault forces (drop, dropAfter and delay are handled by the caller). */
   function faultError(fault: Fault, endpoint: Endpoint): E.GoogleApiError | E.OAuthError {
     const retry = (s: number | undefined): Record<string, string> => (s === undefined ? {} : { 'Retry-After': String(s) });
     if ('invalidGrant' in fault) return E.invalidGrant();
@@ -227,7 +280,7 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     return item;
   }
 
-  function handleCalendar(r: Route, method: string, query: Query, body: Buffer, authorization: string | undefined): { status: number; body?: unknown } {
+  function handleCalendar(r: Route, method: string, query: Query, body: Buffer, authorization: string | undefined, rec: RecordedRequest): Answer {
     const { account, scopes } = oauth.authenticate(authorization);
     if (!scopeAllows(scopes, r.id)) throw E.insufficientPermissions();
     const sub = account.sub;
@@ -296,8 +349,17 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     const calId = entry.calendarId;
     if (r.id === 'calendarList.get') return { status: 200, body: calendarEntryItem(entry) };
 
-    const sendUpdates = one(query, 'sendUpdates');
-    if (sendUpdates !== undefined && !SEND_UPDATES.has(sendUpdates)) throw E.invalid(`Invalid value for sendUpdates: ${sendUpdates}`);
+    const sendUpdatesRaw = one(query, 'sendUpdates');
+    if (sendUpdatesRaw !== undefined && !SEND_UPDATES.has(sendUpdatesRaw)) throw E.invalid(`Invalid value for sendUpdates: ${sendUpdatesRaw}`);
+    const sendNotifications = one(query, 'sendNotifications');
+    const sendUpdates: SendUpdates | undefined =
+      (sendUpdatesRaw as SendUpdates | undefined) ?? (sendNotifications === 'true' ? 'all' : sendNotifications === 'false' ? 'none' : undefined);
+    const isWrite = ['events.insert', 'events.patch', 'events.update', 'events.delete', 'events.move'].includes(r.id);
+    if (isWrite && sendUpdates !== undefined) rec.sendUpdates = sendUpdates;
+    /** A write that took effect: who would be mailed about it. */
+    const wrote = (event: Json | undefined): void => {
+      rec.notifiedGuests = guestsToNotify(event, sendUpdates);
+    };
     const cdv = one(query, 'conferenceDataVersion');
     if (cdv !== undefined && cdv !== '0' && cdv !== '1') throw E.invalid(`Invalid value for conferenceDataVersion: ${cdv}`);
     const actor: Actor = { origin: 'api', email: account.email, conferenceDataVersion: cdv === '1' ? 1 : 0 };
@@ -315,19 +377,36 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
         return { status: 200, body: store.get(calId, r.eventId!, maxAttendees, entry.accessRole) };
       case 'events.instances':
         return { status: 200, body: store.instances(calId, r.eventId!, query, entry.accessRole) };
-      case 'events.insert':
+      case 'events.insert': {
         needWriter();
-        return { status: 200, body: store.insert(calId, parseJsonBody(body), actor) };
-      case 'events.patch':
+        const event = store.insert(calId, parseJsonBody(body), actor);
+        wrote(event);
+        return { status: 200, body: event };
+      }
+      case 'events.patch': {
         needWriter();
-        return { status: 200, body: store.patch(calId, r.eventId!, parseJsonBody(body), actor) };
-      case 'events.update':
+        const event = store.patch(calId, r.eventId!, parseJsonBody(body), actor);
+        wrote(event);
+        return { status: 200, body: event };
+      }
+      case 'events.update': {
         needWriter();
-        return { status: 200, body: store.update(calId, r.eventId!, parseJsonBody(body), actor) };
-      case 'events.delete':
+        const event = store.update(calId, r.eventId!, parseJsonBody(body), actor);
+        wrote(event);
+        return { status: 200, body: event };
+      }
+      case 'events.delete': {
         needWriter();
+        let before: Json | undefined;
+        try {
+          before = store.get(calId, r.eventId!);
+        } catch {
+          before = undefined;
+        }
         store.delete(calId, r.eventId!);
+        wrote(before);
         return { status: 204 };
+      }
       case 'events.move': {
         needWriter();
         const destination = one(query, 'destination');
@@ -335,7 +414,9 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
         const dest = store.entryFor(sub, destination);
         if (!dest) throw E.notFound();
         if (!WRITE_ROLES.has(dest.accessRole)) throw E.requiredAccessLevel();
-        return { status: 200, body: store.move(calId, r.eventId!, dest.calendarId) };
+        const event = store.move(calId, r.eventId!, dest.calendarId);
+        wrote(event);
+        return { status: 200, body: event };
       }
       case 'events.watch': {
         const resourceUri = `${baseUrl}calendar/v3/calendars/${encodeURIComponent(r.calendarId ?? calId)}/events?alt=json`;
@@ -357,6 +438,60 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     return new URLSearchParams(body.toString('utf8'));
   }
 
+  /** Processes a request that no fault stopped: its effect is applied here; the answer is written by the caller. */
+  function processRequest(req: http.IncomingMessage, u: URL, method: string, query: Query, body: Buffer, endpoint: Endpoint, rec: RecordedRequest): Answer {
+    const path = u.pathname;
+    try {
+      if (endpoint === 'calendar') {
+        let segs: string[];
+        try {
+          segs = path.slice(CALENDAR_PREFIX.length).split('/').map(decodeURIComponent);
+        } catch {
+          throw E.notFound();
+        }
+        const r = route(method, segs);
+        if (!r) throw E.notFound();
+        // A malformed selection is refused before anything is done.
+        const fields = one(query, 'fields');
+        const selection = fields === undefined ? undefined : parseFields(fields);
+        const out = handleCalendar(r, method, query, body, req.headers.authorization, rec);
+        // Partial response: Google applies `fields` to any method that returns data.
+        if (selection && out.body !== undefined && out.status >= 200 && out.status < 300) return { ...out, body: applyFields(out.body, selection) };
+        return out;
+      }
+      if (path === '/token') {
+        if (method !== 'POST') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
+        const tokens = oauth.token(formOf(req, body), req.headers.authorization);
+        return { status: 200, body: tokens, headers: { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate', Pragma: 'no-cache' } };
+      }
+      if (path === '/revoke') {
+        if (method !== 'POST' && method !== 'GET') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
+        oauth.revoke(u.searchParams.get('token') ?? formOf(req, body).get('token'));
+        return { status: 200 };
+      }
+      if (path === '/o/oauth2/v2/auth' && method === 'GET') {
+        // The consent page, answered at once: redirect back with a code for the one matching account.
+        if (u.searchParams.get('client_id') !== CLIENT_ID) throw new E.OAuthError(401, 'invalid_client', 'The OAuth client was not found.');
+        const redirectUri = u.searchParams.get('redirect_uri') ?? '';
+        const hint = u.searchParams.get('login_hint');
+        const accounts = [...oauth.accounts.values()];
+        const account = hint ? accounts.find((a) => a.email === hint || a.sub === hint) : accounts.length === 1 ? accounts[0] : undefined;
+        if (!account || redirectUri === '') throw new E.OAuthError(400, 'invalid_request', 'No account to sign in (add one, or pass login_hint) or no redirect_uri.');
+        const scopes = (u.searchParams.get('scope') ?? '').split(/\s+/).filter(Boolean);
+        const code = oauth.authorize(account.sub, scopes, redirectUri);
+        const target = new URL(redirectUri);
+        const state = u.searchParams.get('state');
+        if (state !== null) target.searchParams.set('state', state);
+        target.searchParams.set('code', code);
+        target.searchParams.set('scope', scopes.join(' '));
+        return { status: 302, headers: { Location: target.toString() } };
+      }
+      throw E.notFound();
+    } catch (err) {
+      return errorAnswer(err);
+    }
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const u = new URL(req.url ?? '/', 'http://emulator.invalid');
@@ -375,68 +510,43 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     const body = await readBody(req);
     rec.bodyBytes = body.length;
     const endpoint: Endpoint = path.startsWith(CALENDAR_PREFIX) ? 'calendar' : path === '/token' ? 'token' : 'other';
+    const drop = (phase: 'before' | 'after'): void => {
+      rec.dropped = phase;
+      req.socket.destroy();
+    };
 
+    // The hook sees calendar requests only; the one set when the request arrived sees both of its phases.
+    const hook = endpoint === 'calendar' ? requestHook : null;
+    const seq = hook ? ++hookSeq : 0;
+    if (hook && (await hook({ seq, method, path, phase: 'before' })) === 'drop') {
+      drop('before');
+      return;
+    }
+
+    let answer: Answer | undefined;
+    let dropAfter = false;
     const fault = faults.take(method, path, endpoint);
     if (fault) {
       if ('drop' in fault) {
-        req.socket.destroy();
+        drop('before');
         return;
       }
-      if ('delayMs' in fault) await sleep(fault.delayMs);
-      else {
-        sendError(res, rec, faultError(fault, endpoint));
-        return;
-      }
+      if ('dropAfter' in fault) dropAfter = true;
+      else if ('delayMs' in fault) await sleep(fault.delayMs);
+      else answer = errorAnswer(faultError(fault, endpoint));
     }
+    answer ??= processRequest(req, u, method, query, body, endpoint, rec);
 
-    try {
-      if (endpoint === 'calendar') {
-        let segs: string[];
-        try {
-          segs = path.slice(CALENDAR_PREFIX.length).split('/').map(decodeURIComponent);
-        } catch {
-          throw E.notFound();
-        }
-        const r = route(method, segs);
-        if (!r) throw E.notFound();
-        const out = handleCalendar(r, method, query, body, req.headers.authorization);
-        send(res, rec, out.status, out.body);
-        return;
-      }
-      if (path === '/token') {
-        if (method !== 'POST') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
-        const tokens = oauth.token(formOf(req, body), req.headers.authorization);
-        send(res, rec, 200, tokens, { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate', Pragma: 'no-cache' });
-        return;
-      }
-      if (path === '/revoke') {
-        if (method !== 'POST' && method !== 'GET') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
-        oauth.revoke(u.searchParams.get('token') ?? formOf(req, body).get('token'));
-        send(res, rec, 200);
-        return;
-      }
-      if (path === '/o/oauth2/v2/auth' && method === 'GET') {
-        // The consent page, answered at once: redirect back with a code for the one matching account.
-        if (u.searchParams.get('client_id') !== CLIENT_ID) throw new E.OAuthError(401, 'invalid_client', 'The OAuth client was not found.');
-        const redirectUri = u.searchParams.get('redirect_uri') ?? '';
-        const hint = u.searchParams.get('login_hint');
-        const accounts = [...oauth.accounts.values()];
-        const account = hint ? accounts.find((a) => a.email === hint || a.sub === hint) : accounts.length === 1 ? accounts[0] : undefined;
-        if (!account || redirectUri === '') throw new E.OAuthError(400, 'invalid_request', 'No account to sign in (add one, or pass login_hint) or no redirect_uri.');
-        const scopes = (u.searchParams.get('scope') ?? '').split(/\s+/).filter(Boolean);
-        const code = oauth.authorize(account.sub, scopes, redirectUri);
-        const target = new URL(redirectUri);
-        const state = u.searchParams.get('state');
-        if (state !== null) target.searchParams.set('state', state);
-        target.searchParams.set('code', code);
-        target.searchParams.set('scope', scopes.join(' '));
-        send(res, rec, 302, undefined, { Location: target.toString() });
-        return;
-      }
-      throw E.notFound();
-    } catch (err) {
-      sendError(res, rec, err);
+    if (hook && (await hook({ seq, method, path, phase: 'after' })) === 'drop') {
+      drop('after');
+      return;
     }
+    if (dropAfter) {
+      // The effect stays; the client never hears of it (a lost reply).
+      drop('after');
+      return;
+    }
+    send(res, rec, answer);
   }
 
   const server = http.createServer((req, res) => {
@@ -498,6 +608,10 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     },
     expireSyncTokens: (calendarId) => store.expireSyncTokens(calendarId),
     faults,
+    setRequestHook(hook) {
+      requestHook = hook;
+      hookSeq = 0;
+    },
     requests,
     channels: () => push.channels(),
     notifications: () => push.deliveries.map((d) => ({ ...d })),

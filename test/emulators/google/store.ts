@@ -510,6 +510,17 @@ export class CalendarStore {
       } else out['conferenceData'] = clone(conf);
     }
 
+    // extendedProperties.private/.shared are maps of strings (Event schema: additionalProperties type string).
+    const ext = out['extendedProperties'];
+    if (ext !== undefined) {
+      if (!isObject(ext)) throw E.invalid('Invalid value for extendedProperties.');
+      for (const kind of ['private', 'shared']) {
+        const props = ext[kind];
+        if (props === undefined) continue;
+        if (!isObject(props) || !Object.values(props).every((v) => typeof v === 'string')) throw E.invalid(`Invalid value for extendedProperties.${kind}.`);
+      }
+    }
+
     if (out['reminders'] === undefined) out['reminders'] = { useDefault: true };
     if (out['eventType'] === undefined) out['eventType'] = prev?.['eventType'] ?? 'default';
 
@@ -588,6 +599,12 @@ export class CalendarStore {
     return this.present(rec.data);
   }
 
+  /**
+   * events.get. A deleted (cancelled) event is answered 200 with status "cancelled", not 404 or 410: "The get
+   * method always returns them" (Event.status in the discovery document; google-examples.md A), as callers see
+   * (googleapis/google-api-java-client#1535: get succeeds after delete). On the organizer's calendar it keeps its
+   * details ("cancelled events continue to expose event details … so that they can be restored").
+   */
   get(calendarId: string, eventId: string, maxAttendees?: number, role?: AccessRole): Json {
     const cal = this.calendar(calendarId);
     const rec = cal.events.get(eventId);
@@ -600,6 +617,14 @@ export class CalendarStore {
     throw E.notFound();
   }
 
+  /**
+   * events.patch with patch semantics (mergePatch). Every patch is a change: etag and updated move on and an
+   * incremental sync returns the event again, even when the values given equal the stored ones (the emulator
+   * does not guess that Google skips no-op writes). sequence moves only with the timing (compose). A deleted
+   * event can still be written: Google keeps it with status cancelled ("cancelled events continue to expose
+   * event details … so that they can be restored": Event.status), and a patch that does not set status leaves
+   * it cancelled; only events.delete answers 410 "deleted" (derekantrican/GAS-ICS-Sync#297).
+   */
   patch(calendarId: string, eventId: string, patch: Json, actor: Actor): Json {
     return this.write(calendarId, eventId, (prev) => mergePatch(prev, patch), actor);
   }

@@ -79,6 +79,18 @@ export function unknownProperty(name: string): GraphApiError {
   );
 }
 
+/**
+ * An extended property id in none of the formats of extended-properties-overview.md. Code and message as real Graph
+ * answers them (quoted in public issue threads, e.g. microsoftgraph/msgraph-sdk-powershell#2784).
+ */
+export function invalidPropertyId(): GraphApiError {
+  return new GraphApiError(
+    400,
+    'ErrorInvalidProperty',
+    "PropertyId values may only be in one of the following formats: 'MapiPropertyType namespaceGuid Name propertyName', 'MapiPropertyType namespaceGuid Id propertyId' or 'MapiPropertyType propertyTag'.",
+  );
+}
+
 export function badBody(message = 'Empty Payload. JSON content expected.'): GraphApiError {
   return new GraphApiError(400, 'BadRequest', message);
 }

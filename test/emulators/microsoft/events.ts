@@ -233,18 +233,53 @@ export function emptyLocation(): Json {
   return { displayName: '', locationType: 'default', uniqueIdType: 'unknown', address: {}, coordinates: {} };
 }
 
-const EXT_PROP_ID = /^(String|Integer|Boolean|SystemTime|Double|Binary|Currency|Short|Long|Float|Object|CLSID)\s+(\{[0-9a-f-]{36}\}\s+(Name\s+\S.*|Id\s+0x[0-9a-f]+)|0x[0-9a-f]{1,4})$/i;
+/**
+ * The id formats of an extended property (extended-properties-overview.md, "id formats"): "{type} {guid} Name {name}",
+ * "{type} {guid} Id {id}" and "{type} {proptag}", e.g. "String {8ECCC264-6880-4EBE-992F-8888D2EEAA1D} Name TestProperty",
+ * "Integer {8ECCC264-6880-4EBE-992F-8888D2EEAA1D} Id 0x8012", "String 0x4001001E". Single-value types only (the
+ * "…Array" types are multi-value). The GUID's braces are optional (public issue threads show GUIDs without them
+ * accepted).
+ */
+const EXT_PROP_ID =
+  /^(String|Integer|Boolean|SystemTime|ApplicationTime|Double|Binary|Currency|Short|Long|Float|Object|CLSID)\s+(?:(\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s+(?:(Name)\s+(\S.*)|(Id)\s+(0x[0-9a-f]{1,4}|\d{1,5}))|(0x[0-9a-f]{1,8}))$/i;
 
+/**
+ * The key that tells extended properties apart: the type, GUID and keywords without case; a string Name as written
+ * ("Get singleValueLegacyExtendedProperty": "Filtering the string name (Name) in the id of an extended property is
+ * case-sensitive"); numeric ids and tags by value. Undefined for an id in none of the formats.
+ */
+export function extPropKey(id: string): string | undefined {
+  const m = EXT_PROP_ID.exec(id.trim());
+  if (!m) return undefined;
+  const type = m[1]!.toLowerCase();
+  if (m[7] !== undefined) return `${type} tag ${Number.parseInt(m[7], 16)}`;
+  const guid = m[2]!.replace(/[{}]/g, '').toLowerCase();
+  if (m[3] !== undefined) return `${type} ${guid} name ${m[4]!}`;
+  const num = m[6]!.toLowerCase().startsWith('0x') ? Number.parseInt(m[6]!, 16) : Number.parseInt(m[6]!, 10);
+  return `${type} ${guid} id ${num}`;
+}
+
+/** The key of a valid id; a malformed one is Graph's 400 ErrorInvalidProperty. */
+export function requireExtPropKey(id: unknown): string {
+  const key = typeof id === 'string' ? extPropKey(id) : undefined;
+  if (key === undefined) throw E.invalidPropertyId();
+  return key;
+}
+
+/**
+ * singleValueExtendedProperties of a POST/PATCH ("Create single-value extended property"): each creates the property,
+ * or updates the one with the same id; properties not named are kept.
+ */
 function extendedProperties(v: unknown, existing: ExtendedProperty[]): ExtendedProperty[] {
   if (!Array.isArray(v)) throw E.badBody('singleValueExtendedProperties must be an array.');
   const out = existing.map((p) => ({ ...p }));
   for (const p of v) {
-    if (!isObject(p) || typeof p['id'] !== 'string' || !EXT_PROP_ID.test(p['id'].trim())) {
-      throw new E.GraphApiError(400, 'ErrorInvalidProperty', `The extended property id is invalid: '${isObject(p) ? String(p['id']) : ''}'.`);
-    }
-    const id = p['id'].trim();
+    if (!isObject(p)) throw E.invalidPropertyId();
+    const key = requireExtPropKey(p['id']);
+    const id = String(p['id']).trim();
     const value = p['value'] === null || p['value'] === undefined ? '' : String(p['value']);
-    const at = out.findIndex((x) => x.id.toLowerCase() === id.toLowerCase());
+    const at = out.findIndex((x) => extPropKey(x.id) === key);
+    // The property keeps the id it was created with; only its value changes.
     if (at >= 0) out[at] = { id: out[at]!.id, value };
     else out.push({ id, value });
   }
@@ -461,7 +496,7 @@ export function webLink(id: string): string {
 
 export interface RenderOptions {
   out: OutputZone;
-  /** `$expand=singleValueExtendedProperties($filter=id eq '…')`: the ids asked for. */
+  /** `$expand=singleValueExtendedProperties($filter=id eq '…')`: the ids asked for (valid ones: extPropKey). */
   extPropIds?: string[];
   /** Delta items carry "@odata.type" first (delta-query-events.md). */
   odataType?: boolean;
@@ -524,8 +559,8 @@ export function renderEvent(inst: Instance, opts: RenderOptions): Json {
   o['organizer'] = clone(f['organizer']);
   o['onlineMeeting'] = clone(f['onlineMeeting'] ?? null);
   if (opts.extPropIds !== undefined) {
-    const wanted = new Set(opts.extPropIds.map((x) => x.toLowerCase()));
-    const props = ((f['singleValueExtendedProperties'] as ExtendedProperty[] | undefined) ?? []).filter((p) => wanted.has(p.id.toLowerCase()));
+    const wanted = new Set(opts.extPropIds.map((x) => extPropKey(x)));
+    const props = ((f['singleValueExtendedProperties'] as ExtendedProperty[] | undefined) ?? []).filter((p) => wanted.has(extPropKey(p.id)));
     if (props.length > 0) o['singleValueExtendedProperties'] = props.map((p) => ({ id: p.id, value: p.value }));
   }
   return o;
@@ -547,6 +582,32 @@ export function renderStub(inst: Instance, opts: RenderOptions): Json {
 /** A deletion in delta (delta-query-events.md, "The next round: sample first response"). */
 export function removedItem(id: string): Json {
   return { '@odata.type': '#microsoft.graph.event', id, '@removed': { reason: 'deleted' } };
+}
+
+/**
+ * What an update can change, as a stable string: content fields (extended properties included), times and pattern.
+ * Two equal snapshots mean a write changed nothing (no meeting update would go out for it).
+ */
+export function contentSnapshot(inst: Instance): string {
+  const t = inst.timing;
+  return stableJson({
+    fields: inst.fields,
+    timing: [t.start.toMillis(), t.end.toMillis(), t.startTz, t.endTz, t.isAllDay],
+    recurrence: inst.type === 'seriesMaster' ? (inst.record.recurrence ?? null) : null,
+  });
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Json;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
 }
 
 /** `$select`: keeps @odata.* annotations and id, then the named properties (case-insensitive). */

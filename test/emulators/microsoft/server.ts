@@ -8,7 +8,7 @@ import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 import type { Clock } from '../../../src/clock.js';
 import * as E from './errors.js';
-import { isObject, project, removedItem, renderEvent, renderStub, type Instance, type Json, type RenderOptions } from './events.js';
+import { contentSnapshot, extPropKey as extPropKeyOf, isObject, project, removedItem, renderEvent, renderStub, requireExtPropKey, type ExtendedProperty, type Instance, type Json, type RenderOptions } from './events.js';
 import { Faults, type Endpoint, type Fault, type FaultQueue, type FaultSpec } from './faults.js';
 import { AUTHORITY_HOST, IdentityServer, loadSigningKey, type User } from './identity.js';
 import { GraphStore, type Calendar, type DeltaEntry, type DeltaState } from './store.js';
@@ -16,6 +16,30 @@ import { SubscriptionHub, type Delivery, type LifecycleEvent, type SubscriptionI
 import { UTC_OUTPUT, parseLocal, parseQueryInstant, renderDateTime, resolveZone, windowsName, type OutputZone } from './timezones.js';
 
 export type { FaultSpec, FaultQueue, Fault, SubscriptionInfo, Delivery, LifecycleEvent };
+
+/** Where a request hook is called: before the request is processed, or after its effect, before the answer. */
+export type RequestPhase = 'before' | 'after';
+
+export interface RequestInfo {
+  /** Graph requests (/v1.0/...) counted from 1, whatever their answer. */
+  seq: number;
+  method: string;
+  path: string;
+  phase: RequestPhase;
+}
+
+/**
+ * A crash test's hook, called twice for every Graph request. 'drop' destroys the socket there: at 'before' the request
+ * has no effect at all; at 'after' its effect is kept and no answer goes out (a lost reply).
+ */
+export type RequestHook = (info: RequestInfo) => 'drop' | void | Promise<'drop' | void>;
+
+/** A meeting update Graph/Exchange would have sent: an organizer's PATCH of an event with attendees that changed it. */
+export interface AttendeeUpdate {
+  eventId: string;
+  /** Emulator clock (ISO, UTC). */
+  at: string;
+}
 
 export const PUBLIC_GRAPH = 'https://graph.microsoft.com/v1.0';
 const GRAPH_HOST_PREFIX = 'https://graph.microsoft.com/';
@@ -30,8 +54,12 @@ export interface RecordedRequest {
   headers: Record<string, string>;
   bodyBytes: number;
   responseBytes: number;
-  /** HTTP status answered; 0 when the connection was dropped (fault) or never answered. */
+  /** HTTP status answered; 0 when the connection was dropped (fault, hook) or never answered. */
   status: number;
+  /** Graph requests: their number (RequestInfo.seq); 0 for other endpoints. */
+  seq: number;
+  /** An organizer's PATCH of an event with attendees that changed it: an update went to the attendees (see attendeeUpdates). */
+  attendeeUpdate: boolean;
   /** Emulator clock (ISO, UTC) when the request arrived. */
   at: string;
 }
@@ -82,6 +110,14 @@ export interface GraphEmulator {
   notifications(): NotificationRecord[];
   /** All notifications sent so far answered. */
   settled(): Promise<void>;
+  /**
+   * Every meeting update that real Graph would have sent to attendees, in order: one per request that PATCHed an event
+   * the user organizes, with attendees, and changed something (API-NOTES: no sendUpdates=none on Graph). Edits made
+   * through updateEvent (the user in Outlook) are not requests and are not listed.
+   */
+  attendeeUpdates(): AttendeeUpdate[];
+  /** A hook on every Graph request (crash tests); null removes it. */
+  setRequestHook(hook: RequestHook | null): void;
 }
 
 export interface GraphEmulatorOptions {
@@ -128,6 +164,7 @@ interface GraphCtx {
   requestId: string;
   clientRequestId: string;
   prefs: Prefs;
+  rec: RecordedRequest;
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
@@ -182,7 +219,12 @@ function parseExpand(q: Query): string[] | undefined {
   const m = /^\s*singleValueExtendedProperties\s*(?:\((.*)\))?\s*$/i.exec(v);
   if (!m) throw E.badBody(`Parsing OData Select and Expand failed: Could not find a property named '${v.split('(')[0]}' on type 'microsoft.graph.event'.`);
   const ids: string[] = [];
-  for (const hit of (m[1] ?? '').matchAll(/id\s+eq\s+'((?:[^']|'')*)'/gi)) ids.push(hit[1]!.replace(/''/g, "'"));
+  for (const hit of (m[1] ?? '').matchAll(/id\s+eq\s+'((?:[^']|'')*)'/gi)) {
+    const id = hit[1]!.replace(/''/g, "'");
+    // A malformed id is refused here too (public issue threads show ErrorInvalidProperty for an $expand filter).
+    requireExtPropKey(id);
+    ids.push(id);
+  }
   return ids;
 }
 
@@ -196,18 +238,26 @@ function parseFilter(q: Query): ((i: Instance) => boolean) | undefined {
   const raw = q.get('$filter');
   if (raw === undefined) return undefined;
   const preds: ((i: Instance) => boolean)[] = [];
-  let rest = raw.replace(
-    /singleValueExtendedProperties\/any\(\s*(\w+)\s*:\s*\1\/id\s+eq\s+'((?:[^']|'')*)'(?:\s+and\s+\1\/value\s+eq\s+'((?:[^']|'')*)')?\s*\)/gi,
-    (_all, _v: string, id: string, value: string | undefined) => {
-      const pid = id.replace(/''/g, "'").toLowerCase();
-      const pval = value?.replace(/''/g, "'");
-      preds.push((i) => {
-        const props = (i.fields['singleValueExtendedProperties'] as { id: string; value: string }[] | undefined) ?? [];
-        return props.some((p) => p.id.toLowerCase() === pid && (pval === undefined || p.value === pval));
-      });
-      return ' __any__ ';
-    },
-  );
+  // singleValueExtendedProperties/Any(ep: ep/id eq '…' [and <value test>]) ("Get singleValueLegacyExtendedProperty"): the
+  // id as extPropKey tells properties apart (the Name with its case); for a string property the value test is eq, ne,
+  // contains(ep/value, '…') or startswith(ep/value, '…'), and "Filtering the value property … is case-insensitive".
+  const lit = "'((?:[^']|'')*)'";
+  const valueTest = `(?:\\1\\/value\\s+(eq|ne)\\s+${lit}|(contains|startswith)\\(\\s*\\1\\/value\\s*,\\s*${lit}\\s*\\))`;
+  const any = new RegExp(`singleValueExtendedProperties\\/any\\(\\s*(\\w+)\\s*:\\s*\\1\\/id\\s+eq\\s+${lit}(?:\\s+and\\s+${valueTest})?\\s*\\)`, 'gi');
+  let rest = raw.replace(any, (_all, _v: string, id: string, cmp: string | undefined, cmpValue: string | undefined, fn: string | undefined, fnValue: string | undefined) => {
+    const key = requireExtPropKey(id.replace(/''/g, "'"));
+    const want = (cmpValue ?? fnValue)?.replace(/''/g, "'").toLowerCase();
+    const op = (cmp ?? fn)?.toLowerCase();
+    preds.push((i) => {
+      const props = (i.fields['singleValueExtendedProperties'] as ExtendedProperty[] | undefined) ?? [];
+      const p = props.find((x) => extPropKeyOf(x.id) === key);
+      if (!p) return false;
+      if (want === undefined) return true;
+      const v = p.value.toLowerCase();
+      return op === 'eq' ? v === want : op === 'ne' ? v !== want : op === 'contains' ? v.includes(want) : v.startsWith(want);
+    });
+    return ' __any__ ';
+  });
   rest = rest.trim();
   for (const clause of rest.split(/\s+and\s+/i).map((s) => s.trim()).filter((s) => s !== '' && s !== '__any__')) {
     const m = /^(subject|iCalUId|type|showAs|id|seriesMasterId)\s+eq\s+'((?:[^']|'')*)'$/i.exec(clause);
@@ -247,6 +297,11 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
   const host = opts.host ?? '127.0.0.1';
   const faults = new Faults();
   const requests: RecordedRequest[] = [];
+  const attendeeUpdates: AttendeeUpdate[] = [];
+  let requestHook: RequestHook | null = null;
+  let graphSeq = 0;
+  /** Answers that must not go out (a dropAfter fault or a hook's 'drop' at 'after'): the socket is destroyed instead. */
+  const lostReplies = new WeakSet<http.ServerResponse>();
   const identity = new IdentityServer(clock, CLIENT_ID, CLIENT_SECRET, await loadSigningKey());
   const owner = (oid: string): { name: string; address: string } => {
     const u = identity.user(oid);
@@ -280,6 +335,10 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
   // ---- responses -------------------------------------------------------------------------------------------
 
   function send(res: http.ServerResponse, rec: RecordedRequest, status: number, body: unknown, headers: Record<string, string>, contentType = JSON_TYPE): void {
+    if (lostReplies.has(res)) {
+      res.socket?.destroy();
+      return;
+    }
     const data = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
     const h: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(data) };
     if (body !== undefined) h['Content-Type'] = contentType;
@@ -727,8 +786,16 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       }
       if (method === 'PATCH') {
         canWrite();
-        inCalendar(store.resolve(user.oid, eventId));
+        const before = inCalendar(store.resolve(user.oid, eventId));
         const inst = store.update(user.oid, eventId, parseJson(body), 'api');
+        // An organizer's update of a meeting goes out to its attendees (event-update.md; API-NOTES: Graph has no
+        // sendUpdates=none, and a PATCH of only an extended property is treated as visible too). A PATCH that changed
+        // nothing is not counted (emulator's choice: nothing to tell anyone), though the item is saved as any PATCH.
+        const attendees = (i: Instance): number => (Array.isArray(i.fields['attendees']) ? i.fields['attendees'].length : 0);
+        if (before.fields['isOrganizer'] === true && (attendees(before) > 0 || attendees(inst) > 0) && contentSnapshot(before) !== contentSnapshot(inst)) {
+          ctx.rec.attendeeUpdate = true;
+          attendeeUpdates.push({ eventId: inst.id, at: clock.now().toUTC().toISO() ?? '' });
+        }
         ctx.prefs.applied = ctx.prefs.applied.filter((p) => !p.startsWith('outlook.timezone'));
         return { status: 200, body: { '@odata.context': eventContext(user), ...renderEvent(inst, { out: prefs.out, ownZones: true }) } };
       }
@@ -818,7 +885,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-    const rec: RecordedRequest = { method, path, query, headers, bodyBytes: 0, responseBytes: 0, status: 0, at: clock.now().toUTC().toISO() ?? '' };
+    const rec: RecordedRequest = { method, path, query, headers, bodyBytes: 0, responseBytes: 0, status: 0, seq: 0, attendeeUpdate: false, at: clock.now().toUTC().toISO() ?? '' };
     requests.push(rec);
     const body = await readBody(req);
     rec.bodyBytes = body.length;
@@ -830,17 +897,26 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     }
     const isGraph = segs[0] === 'v1.0' || segs[0] === 'beta';
     const endpoint: Endpoint = isGraph ? 'graph' : /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(path) ? 'token' : segs.length > 0 ? 'identity' : 'other';
-    const ctx: GraphCtx = { requestId: crypto.randomUUID(), clientRequestId: headers['client-request-id'] ?? crypto.randomUUID(), prefs: parsePrefer(req.headers['prefer']) };
+    const ctx: GraphCtx = { requestId: crypto.randomUUID(), clientRequestId: headers['client-request-id'] ?? crypto.randomUUID(), prefs: parsePrefer(req.headers['prefer']), rec };
+    if (isGraph) rec.seq = ++graphSeq;
+    /** The crash-test hook at this phase (Graph requests only); true when it wants the socket destroyed. */
+    const hooked = async (phase: RequestPhase): Promise<boolean> => isGraph && requestHook !== null && (await requestHook({ seq: rec.seq, method, path, phase })) === 'drop';
 
+    if (await hooked('before')) {
+      req.socket.destroy();
+      return;
+    }
     const fault = faults.take(method, path, endpoint);
     if (fault) {
       if ('drop' in fault) {
         req.socket.destroy();
         return;
       }
-      if ('delayMs' in fault) await sleep(fault.delayMs);
+      if ('dropAfter' in fault) lostReplies.add(res);
+      else if ('delayMs' in fault) await sleep(fault.delayMs);
       else {
         const err = faultError(fault, endpoint);
+        if (await hooked('after')) lostReplies.add(res);
         if (err instanceof E.GraphApiError) sendGraphError(res, rec, ctx, err);
         else sendAadError(res, rec, err);
         return;
@@ -848,16 +924,20 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     }
 
     if (isGraph) {
+      let answer: () => void;
       try {
         if (segs[0] !== 'v1.0') throw new E.GraphApiError(400, 'BadRequest', 'The emulator serves the v1.0 endpoint only.');
         const q: Query = new Map();
         for (const [k, v] of u.searchParams) if (!q.has(k.toLowerCase())) q.set(k.toLowerCase(), v);
         const out = await handleGraph(method, segs.slice(1).filter((s, i, all) => s !== '' || i < all.length - 1), q, body, req, ctx);
-        send(res, rec, out.status, out.body, graphHeaders(ctx));
+        answer = () => send(res, rec, out.status, out.body, graphHeaders(ctx));
       } catch (err) {
-        if (err instanceof E.GraphApiError) sendGraphError(res, rec, ctx, err);
-        else sendGraphError(res, rec, ctx, new E.GraphApiError(500, 'InternalServerError', `Emulator error: ${(err as Error).stack ?? String(err)}`));
+        const e = err instanceof E.GraphApiError ? err : new E.GraphApiError(500, 'InternalServerError', `Emulator error: ${(err as Error).stack ?? String(err)}`);
+        answer = () => sendGraphError(res, rec, ctx, e);
       }
+      // The effect is applied: a hook may still lose the answer.
+      if (await hooked('after')) lostReplies.add(res);
+      answer();
       return;
     }
     try {
@@ -876,6 +956,10 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       }
     });
   });
+  // Idle connections are closed by the client, never by the emulator: the server's 5-second keep-alive timer, firing
+  // late after a busy stretch of the test process (encrypting thousands of events), raced a request the client had
+  // just written on the same socket ("fetch failed" without the request ever arriving). close() ends them all.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, host, () => resolve());
@@ -930,6 +1014,10 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     sendLifecycle: (id, event) => hub.lifecycle(id, event),
     notifications: () => hub.deliveries.map((d) => ({ subscriptionId: d.subscriptionId, url: d.url, body: d.body, status: d.status, at: d.at })),
     settled: () => hub.settled(),
+    attendeeUpdates: () => attendeeUpdates.map((a) => ({ ...a })),
+    setRequestHook(hook) {
+      requestHook = hook;
+    },
   };
 }
 

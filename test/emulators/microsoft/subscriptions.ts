@@ -158,16 +158,14 @@ export class SubscriptionHub {
     target.searchParams.set('validationToken', token);
     let res: Response;
     let text: string;
+    const limit = this.deadline(this.opts.validationTimeoutMs);
     try {
-      res = await fetch(target, {
-        method: 'POST',
-        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
-        body: '',
-        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.validationTimeoutMs)]),
-      });
+      res = await fetch(target, { method: 'POST', headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: '', signal: limit.signal });
       text = await res.text();
     } catch (err) {
       throw E.validationFailed(`Notification endpoint must respond with 200 OK to validation request. (${(err as Error).message})`);
+    } finally {
+      limit.done();
     }
     if (res.status !== 200) throw E.validationFailed(`Notification endpoint must respond with 200 OK to validation request, not ${res.status}.`);
     if (!(res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/plain')) {
@@ -289,23 +287,41 @@ export class SubscriptionHub {
     await this.send(s, s.lifecycleNotificationUrl, body);
   }
 
+  /**
+   * A signal that aborts after `ms` or when the hub closes. Not AbortSignal.any([…, AbortSignal.timeout(ms)]): Node's
+   * timer holds its timeout signal only weakly, so after a garbage collection it may never fire and a hanging endpoint
+   * hangs the request (public undici/node issue threads on signals lost to GC); here the timer holds the controller.
+   */
+  private deadline(ms: number): { signal: AbortSignal; done(): void } {
+    const ctl = new AbortController();
+    const onClose = (): void => ctl.abort(this.abort.signal.reason);
+    const timer = setTimeout(() => ctl.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    if (this.abort.signal.aborted) onClose();
+    else this.abort.signal.addEventListener('abort', onClose, { once: true });
+    return {
+      signal: ctl.signal,
+      done: () => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onClose);
+      },
+    };
+  }
+
   private send(s: Subscription, url: string, body: Json): Promise<void> {
     if (this.abort.signal.aborted) return Promise.resolve();
     const delivery: Delivery = { subscriptionId: s.id, url, body, status: 0, at: this.clock.now().toUTC().toISO() ?? '' };
     this.deliveries.push(delivery);
     const run = async (): Promise<void> => {
       await new Promise<void>((r) => setTimeout(r, 2)); // after the response of the request that caused it
+      const limit = this.deadline(this.opts.notificationTimeoutMs);
       try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json; charset=utf-8' },
-          body: JSON.stringify(body),
-          signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.notificationTimeoutMs)]),
-        });
+        const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json; charset=utf-8' }, body: JSON.stringify(body), signal: limit.signal });
         delivery.status = res.status;
         await res.arrayBuffer().catch(() => undefined);
       } catch {
         delivery.status = 'error';
+      } finally {
+        limit.done();
       }
     };
     const p = s.tail.then(run);
