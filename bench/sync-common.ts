@@ -11,7 +11,7 @@ import type { Config } from '../src/config.js';
 import { ensureChannel } from '../src/engine/channels.js';
 import type { ConnectorFactory } from '../src/engine/platforms.js';
 import { syncCalendar } from '../src/engine/sync.js';
-import { runQueuedSyncs, SyncWorker } from '../src/engine/worker.js';
+import { runQueuedSyncs, EngineWorker } from '../src/engine/worker.js';
 import { createHandler } from '../src/http.js';
 import { silentLogger } from '../src/log.js';
 import type { Store } from '../src/store/store.js';
@@ -47,7 +47,7 @@ export async function measureIncremental(w: SyncBenchWorld, makeChanges: () => v
 /** Push on through our own router: an idle hour (requests made), then changes timed to our store. */
 export async function measurePush(w: SyncBenchWorld): Promise<void> {
   const app: App = { config: w.config, clock: w.clock, log: silentLogger, store: w.store, opened: undefined as never, close: async () => undefined };
-  const worker = new SyncWorker({ store: w.store, connectors: w.connectors, log: silentLogger, clock: w.clock, publicUrl: undefined }, 3_600_000);
+  const worker = new EngineWorker({ store: w.store, connectors: w.connectors, log: silentLogger, clock: w.clock, publicUrl: undefined }, 3_600_000);
   app.kick = () => worker.kick();
   const name = `sessionkeeper-${w.bench}`;
   registerFunction(name, createHandler(app));

@@ -1,6 +1,6 @@
 // Wires the process together: settings, logger, clock, store. The server, the CLI and the cloud
 // function entry all start from here, so they fail the same way on the same bad input.
-import { systemClock, type Clock } from './clock.js';
+import { FileClock, systemClock, type Clock } from './clock.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openStore, type OpenedStore, type Store } from './store/store.js';
@@ -27,7 +27,7 @@ export interface AppOptions {
 export async function openApp(opts: AppOptions): Promise<App> {
   const config = loadConfig(opts.env ?? process.env);
   const log = opts.log ?? createLogger({ level: config.logLevel });
-  const clock = opts.clock ?? systemClock;
+  const clock = opts.clock ?? (config.clockFile ? new FileClock(config.clockFile) : systemClock);
   const opened = await openStore({ config, clock, log, command: opts.command });
   if (opened.migrations.applied.length > 0) log.info({ migrations: opened.migrations.applied }, 'database migrated');
   return {

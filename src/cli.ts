@@ -16,6 +16,7 @@ import { upkeepChannels } from './engine/channels.js';
 import { completeGoogleConnect, completeMicrosoftConnect, disconnectConnection, refreshCalendars, setCalendarRole } from './engine/connect.js';
 import { googleOAuth, microsoftAuth, platformConnectors, requireGoogle, requireMicrosoft, signInvite, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
+import { tick } from './engine/worker.js';
 import { describeError, InvalidInput } from './errors.js';
 import { createLogger } from './log.js';
 import { generateKey, loadKeyring, pruneFolderKeys, setFolderCurrent, writeFolderKey } from './secrets.js';
@@ -290,6 +291,110 @@ const commands: Record<string, Command> = {
       });
     },
   },
+  tick: {
+    summary: 'run all due work once: syncs, facts, presumed attendance, due actions (for a scheduler)',
+    usage: [
+      'sessionkeeper tick [--json]',
+      '  What the in-process worker of `npm start` does on its interval, once: a deployment that scales to zero',
+      '  runs it (or POST /tick) every minute. Prints what was done.',
+    ].join('\n'),
+    async run(args, io) {
+      const { values } = parse(args, { json: { type: 'boolean' } });
+      return withApp(io, 'sessionkeeper tick', async (app) => {
+        const report = await tick(
+          { store: app.store, connectors: platformConnectors(app.config, app.store), log: app.log, clock: app.clock, publicUrl: app.config.publicUrl },
+          `cli-${process.pid}`,
+        );
+        if (values['json']) io.stdout(JSON.stringify(report));
+        else {
+          const a = report.actions;
+          io.stdout(`synced ${report.synced} calendars, ${report.presumed} attendances presumed, ${report.reconcileQueued} reconciliations queued`);
+          io.stdout(`actions: ${a.done} done, ${a.retried} to retry, ${a.failed} failed, ${a.unknown} unknown, ${a.parked} parked, ${a.cancelled} no longer needed`);
+          if (report.channels) io.stdout(`push: ${report.channels.created} channels created, ${report.channels.stopped} replaced${report.channels.failed ? `, ${report.channels.failed} failed` : ''}`);
+          io.stdout(`in ${report.ms} ms`);
+        }
+        return 0;
+      });
+    },
+  },
+  actions: {
+    summary: 'the outbox for the operator: actions stuck, failed, parked or of unknown outcome; retry or settle one',
+    usage: [
+      'sessionkeeper actions [--all] [--status STATUS] [--json]',
+      'sessionkeeper actions retry ID          put a failed, parked or unknown action back in line',
+      'sessionkeeper actions settle ID --as done|failed   record what you found out about an unknown one',
+      '  By default lists what needs a look: failed, unknown, parked, retrying (attempts > 1) and stuck',
+      '  (running past its lease). --all lists every action; --status one status.',
+    ].join('\n'),
+    async run(args, io) {
+      const { values, positionals } = parseWithPositionals(args, { all: { type: 'boolean' }, status: { type: 'string' }, json: { type: 'boolean' }, as: { type: 'string' } });
+      const [verb, id] = positionals;
+      if (verb !== undefined && verb !== 'retry' && verb !== 'settle') throw new InvalidInput(`unknown actions subcommand "${verb}": use retry or settle`);
+      if (verb && (!id || !isUuid(id))) throw new InvalidInput(`actions ${verb} needs an action id (a UUID from \`sessionkeeper actions\`)`);
+      const statuses = ['pending', 'running', 'done', 'failed', 'unknown', 'parked', 'cancelled'];
+      if (typeof values['status'] === 'string' && !statuses.includes(values['status'])) throw new InvalidInput(`--status must be one of ${statuses.join(', ')} (got ${JSON.stringify(values['status'])})`);
+      return withApp(io, 'sessionkeeper actions', async (app) => {
+        const db = app.store.db;
+        const now = app.store.now();
+        if (verb === 'retry' || verb === 'settle') {
+          const row = await db.selectFrom('actions').select(['status', 'therapist_id']).where('id', '=', id!).executeTakeFirst();
+          if (!row) throw new InvalidInput(`no action ${id}`);
+          if (verb === 'retry') {
+            if (!['failed', 'parked', 'unknown'].includes(row.status)) throw new InvalidInput(`action ${id} is ${row.status}: only a failed, parked or unknown action can be retried`);
+            await db.updateTable('actions').set({ status: 'pending', next_attempt_at: now, attempts: 0, claimed_by: null, lease_expires_at: null, finished_at: null, updated_at: now }).where('id', '=', id!).execute();
+          } else {
+            const as = values['as'];
+            if (as !== 'done' && as !== 'failed') throw new InvalidInput('actions settle needs --as done or --as failed');
+            if (row.status !== 'unknown') throw new InvalidInput(`action ${id} is ${row.status}: only an action of unknown outcome is settled by hand`);
+            await db.updateTable('actions').set({ status: as, last_error: `settled by the operator as ${as}`, finished_at: now, updated_at: now }).where('id', '=', id!).execute();
+          }
+          await audit(db, { at: now, therapistId: row.therapist_id, actor: 'operator', action: 'update', subjectType: 'action', subjectId: id!, detail: { from: row.status, verb } });
+          io.stdout(`action ${id}: ${verb === 'retry' ? 'back in line' : `settled as ${String(values['as'])}`}`);
+          return 0;
+        }
+        let query = db
+          .selectFrom('actions')
+          .select(['id', 'kind', 'status', 'attempts', 'next_attempt_at', 'lease_expires_at', 'last_error', 'fact_key', 'therapist_id', 'updated_at'])
+          .orderBy('updated_at', 'desc')
+          .limit(500);
+        if (typeof values['status'] === 'string') query = query.where('status', '=', values['status'] as 'pending');
+        else if (!values['all']) {
+          query = query.where((eb) =>
+            eb.or([
+              eb('status', 'in', ['failed', 'unknown', 'parked']),
+              eb.and([eb('status', '=', 'pending'), eb('attempts', '>', 1)]),
+              eb.and([eb('status', '=', 'running'), eb('lease_expires_at', '<', now)]),
+            ]),
+          );
+        }
+        const rows = await query.execute();
+        const shown = rows.map((r) => ({
+          id: r.id,
+          kind: r.kind,
+          status: r.status === 'running' && r.lease_expires_at && r.lease_expires_at < now ? 'stuck' : r.status,
+          attempts: r.attempts,
+          nextAttemptAt: r.status === 'pending' ? r.next_attempt_at.toISOString() : null,
+          lastError: r.last_error,
+          fact: r.fact_key,
+          therapist: r.therapist_id,
+          updatedAt: r.updated_at.toISOString(),
+        }));
+        if (values['json']) {
+          io.stdout(JSON.stringify(shown, null, 2));
+          return 0;
+        }
+        if (shown.length === 0) {
+          io.stdout(values['all'] || values['status'] ? 'no actions' : 'nothing needs a look: no failed, unknown, parked, retrying or stuck actions');
+          return 0;
+        }
+        for (const r of shown) {
+          const when = r.nextAttemptAt ? `next try ${r.nextAttemptAt}` : `since ${r.updatedAt}`;
+          io.stdout(`${r.id}  ${r.kind.padEnd(14)} ${r.status.padEnd(9)} attempts ${r.attempts}  ${when}${r.lastError ? `  ${r.lastError}` : ''}`);
+        }
+        return 0;
+      });
+    },
+  },
   sync: {
     summary: 'sync the watched calendars now (incremental, or --full); keeps push channels alive',
     usage: 'sessionkeeper sync [--full] [--calendar ID]',
@@ -317,7 +422,7 @@ const commands: Record<string, Command> = {
           try {
             const connector = await connectors.calendarConnector({ id: cal.connection_id, therapist_id: cal.therapist_id, provider: cal.provider });
             const out = await syncCalendar(app.store, connector, cal.id, { full: values['full'] === true, log: app.log });
-            io.stdout(`${cal.name ?? cal.id}: ${out.mode}${out.cursorExpired ? ' (sync token expired)' : ''}, ${out.items.length} changes in ${out.pages} pages${out.deletedMeanwhile ? `, ${out.deletedMeanwhile} deleted meanwhile` : ''}${out.rejected.length ? `, ${out.rejected.length} malformed skipped` : ''}`);
+            io.stdout(`${cal.name ?? cal.id}: ${out.mode}${out.cursorExpired ? ' (sync token expired)' : ''}, ${out.items.length} changes in ${out.pages} pages${out.deletedMeanwhile ? `, ${out.deletedMeanwhile} deleted meanwhile` : ''}${out.rejected.length ? `, ${out.rejected.length} malformed skipped` : ''}${out.facts ? `; ${out.facts.transitions.length} transitions, ${out.facts.actions} actions queued` : ''}`);
           } catch (err) {
             failed++;
             await recordSyncError(app.store, cal.id, err);

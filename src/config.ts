@@ -83,8 +83,17 @@ export const envSchema = z.object({
   /** "organizations" (work and school accounts), "common", or one tenant id. */
   MICROSOFT_TENANT: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be organizations, common, or a tenant id or domain').default('organizations'),
   MICROSOFT_REDIRECT_URI: z.url().optional(),
-  /** Seconds between runs of the in-process sync worker of `npm start`. */
+  /** Seconds between runs of the in-process engine worker of `npm start`. */
   SESSIONKEEPER_WORKER_INTERVAL: z.coerce.number().min(0.05).max(3600).default(5),
+  /** "off" for a scale-to-zero deployment: no in-process worker; a scheduler calls POST /tick. */
+  SESSIONKEEPER_WORKER: z.enum(['on', 'off']).default('on'),
+  /** The bearer token a scheduler presents to POST /tick; without it the route is closed. */
+  SESSIONKEEPER_TICK_TOKEN: z.string().min(16, 'must be at least 16 characters (a random secret)').optional(),
+  /**
+   * Tests only: a file holding the current instant (RFC 3339), read as the process clock, so a test
+   * can drive a child process through a simulated week. Never set in production.
+   */
+  SESSIONKEEPER_CLOCK_FILE: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -105,6 +114,9 @@ export interface Config {
   google: GoogleConfig | undefined;
   microsoft: MicrosoftConfig | undefined;
   workerIntervalMs: number;
+  workerEnabled: boolean;
+  tickToken: string | undefined;
+  clockFile: string | undefined;
 }
 
 export interface MicrosoftConfig {
@@ -143,6 +155,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     google: googleConfig(parsed),
     microsoft: microsoftConfig(parsed),
     workerIntervalMs: parsed.SESSIONKEEPER_WORKER_INTERVAL * 1000,
+    workerEnabled: parsed.SESSIONKEEPER_WORKER === 'on',
+    tickToken: parsed.SESSIONKEEPER_TICK_TOKEN,
+    clockFile: parsed.SESSIONKEEPER_CLOCK_FILE ? path.resolve(cwd, parsed.SESSIONKEEPER_CLOCK_FILE) : undefined,
   };
 }
 

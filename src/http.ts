@@ -4,6 +4,7 @@ import type { HttpFunction, Request, Response } from '@google-cloud/functions-fr
 import type { App } from './app.js';
 import { googleCallback, googleStart } from './surfaces/oauth/google.js';
 import { microsoftCallback, microsoftStart } from './surfaces/oauth/microsoft.js';
+import { tickRoute } from './surfaces/tick/route.js';
 import { googleWebhook } from './surfaces/webhooks/google.js';
 import { microsoftLifecycle, microsoftWebhook } from './surfaces/webhooks/microsoft.js';
 
@@ -16,6 +17,7 @@ export function routes(): Map<string, Route> {
   return new Map<string, Route>([
     ['GET /healthz', healthz],
     ['HEAD /healthz', healthz],
+    ['POST /tick', tickRoute],
     ['POST /webhooks/google', googleWebhook],
     ['POST /webhooks/microsoft', microsoftWebhook],
     ['POST /webhooks/microsoft/lifecycle', microsoftLifecycle],

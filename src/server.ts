@@ -8,7 +8,7 @@ import { openApp, type App } from './app.js';
 import { describeError } from './errors.js';
 import { createHandler, FUNCTION_NAME } from './http.js';
 import { platformConnectors } from './engine/platforms.js';
-import { SyncWorker } from './engine/worker.js';
+import { EngineWorker, queueCatchUp } from './engine/worker.js';
 
 export interface Running {
   app: App;
@@ -19,12 +19,15 @@ export interface Running {
 
 export async function startServer(opts: { env?: NodeJS.ProcessEnv; command?: string } = {}): Promise<Running> {
   const app = await openApp({ env: opts.env ?? process.env, command: opts.command ?? 'sessionkeeper serve' });
-  // Until the engine's worker lands, queued calendar syncs run here, in-process.
-  const worker = new SyncWorker(
+  // The always-on mode: the engine runs here, in-process (a scale-to-zero deployment sets
+  // SESSIONKEEPER_WORKER=off and has a scheduler call POST /tick instead).
+  const worker = new EngineWorker(
     { store: app.store, connectors: platformConnectors(app.config, app.store), log: app.log, clock: app.clock, publicUrl: app.config.publicUrl },
     app.config.workerIntervalMs,
   );
-  app.kick = () => worker.kick();
+  if (app.config.workerEnabled) app.kick = () => worker.kick();
+  // Notifications sent while no server listened may be lost: one incremental sync each makes them up.
+  await queueCatchUp(app.store);
   http(FUNCTION_NAME, createHandler(app));
   // The framework's own Express server for a registered function: its launcher cannot run our
   // start-up (lock, migrations, key check) before it listens, so we start the server ourselves.
@@ -36,7 +39,7 @@ export async function startServer(opts: { env?: NodeJS.ProcessEnv; command?: str
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : app.config.port;
   app.log.info({ port, backend: app.store.backend }, 'SessionKeeper is serving');
-  worker.start();
+  if (app.config.workerEnabled) worker.start();
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {

@@ -29,6 +29,9 @@ describe('environment', () => {
       google: undefined,
       microsoft: undefined,
       workerIntervalMs: 5000,
+      workerEnabled: true,
+      tickToken: undefined,
+      clockFile: undefined,
     });
   });
 

@@ -43,7 +43,7 @@ function io(out: string[], err: string[]): Io {
   return { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env };
 }
 
-test('connect google: the consent URL, then the callback with a code finishes the connection', async () => {
+test('connect google: the consent URL, then the callback with a code finishes the connection', { timeout: 90_000 }, async () => {
   const out: string[] = [];
   const err: string[] = [];
   const running = main(['connect', 'google', '--timeout', '30'], io(out, err));
@@ -67,7 +67,7 @@ test('connect google: the consent URL, then the callback with a code finishes th
   expect(out.join('\n')).toContain('ignored    Clients');
 });
 
-test('calendars --set gives a role; sync pulls the watched calendars and says what it did', async () => {
+test('calendars --set gives a role; sync pulls the watched calendars and says what it did', { timeout: 90_000 }, async () => {
   emu.insertEvent('clients-cal', { summary: 'Jane', start: { dateTime: '2026-12-01T10:00:00-05:00' }, end: { dateTime: '2026-12-01T10:50:00-05:00' } });
   emu.insertEvent('dr.lee@brightpath.example', { summary: 'Lunch', start: { dateTime: '2026-12-01T12:00:00-05:00' }, end: { dateTime: '2026-12-01T13:00:00-05:00' } });
   const out: string[] = [];
@@ -76,10 +76,21 @@ test('calendars --set gives a role; sync pulls the watched calendars and says wh
   expect(out.join('\n')).toMatch(/practice\s+google:dr\.lee@brightpath\.example\s+Clients \[not synced yet\]/);
   const synced: string[] = [];
   expect(await main(['sync'], io(synced, err))).toBe(0);
-  expect(synced.sort()).toEqual(['Clients: full, 1 changes in 1 pages', 'Dr Lee: full, 1 changes in 1 pages']);
+  // The practice calendar's event is a session (a fact and its tag action); lunch on the other is not.
+  expect(synced.sort()).toEqual(['Clients: full, 1 changes in 1 pages; 1 transitions, 1 actions queued', 'Dr Lee: full, 1 changes in 1 pages; 0 transitions, 0 actions queued']);
   const again: string[] = [];
   expect(await main(['sync', '--calendar', 'clients-cal'], io(again, err))).toBe(0);
-  expect(again).toEqual(['Clients: incremental, 0 changes in 1 pages']);
+  expect(again).toEqual(['Clients: incremental, 0 changes in 1 pages; 0 transitions, 0 actions queued']);
+  // One tick carries the tag out at Google; the operator's view then has nothing to show.
+  const ticked: string[] = [];
+  expect(await main(['tick'], io(ticked, err))).toBe(0);
+  expect(ticked.join('\n')).toContain('actions: 1 done, 0 to retry, 0 failed, 0 unknown, 0 parked, 0 no longer needed');
+  const listed: string[] = [];
+  expect(await main(['actions'], io(listed, err))).toBe(0);
+  expect(listed).toEqual(['nothing needs a look: no failed, unknown, parked, retrying or stuck actions']);
+  const all: string[] = [];
+  expect(await main(['actions', '--all', '--json'], io(all, err))).toBe(0);
+  expect(JSON.parse(all.join('\n'))).toMatchObject([{ kind: 'tag_session', status: 'done', attempts: 1 }]);
   expect((await main(['calendars', '--set', 'nope=practice'], io([], err)))).toBe(2);
   expect(err.at(-1)).toContain('--set: no calendar nope');
 });

@@ -137,14 +137,14 @@ forEachBackend('Google push', (t) => {
       await requestSync(t.store.db, { calendarId: c, reason: 'cli', now });
     }
     g.emu.faults.add({ match: { method: 'GET', path: /sloww%40brightpath\.example\/events$/ }, fault: { status: 429, retryAfter: 600 } });
-    const synced = await runQueuedSyncs({ store: t.store, connectors: g.connectors, log: silentLogger, clock: t.clock }, 'w1');
+    const { synced } = await runQueuedSyncs({ store: t.store, connectors: g.connectors, log: silentLogger, clock: t.clock }, 'w1');
     expect(synced).toBe(1);
     const left = await t.store.db.selectFrom('sync_requests').select(['calendar_id', 'not_before']).execute();
     expect(left).toEqual([{ calendar_id: slow.calendars['sloww@brightpath.example'], not_before: new Date(now.getTime() + 600_000) }]);
     const conn = await t.store.db.selectFrom('connections').select('status').where('id', '=', dead.connectionId).executeTakeFirstOrThrow();
     expect(conn.status).toBe('needs_reauth');
     t.clock.advance({ minutes: 11 });
-    expect(await runQueuedSyncs({ store: t.store, connectors: g.connectors, log: silentLogger, clock: t.clock }, 'w1')).toBe(1);
+    expect((await runQueuedSyncs({ store: t.store, connectors: g.connectors, log: silentLogger, clock: t.clock }, 'w1')).synced).toBe(1);
   });
 
   test('disconnecting stops push, revokes the grant at Google and deletes our copy of the tokens', async () => {

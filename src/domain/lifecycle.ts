@@ -120,6 +120,65 @@ export function createLedger(known: Iterable<string> = []): Ledger {
   };
 }
 
+/**
+ * A ledger as plain JSON, to keep between rounds (the engine stores it sealed). The presumption
+ * heap is not kept: restoreLedger rebuilds it from the scheduled sessions, which is what it holds.
+ */
+export function serializeLedger(ledger: Ledger): string {
+  return JSON.stringify({
+    v: 1,
+    appointments: [...ledger.appointments.values()],
+    byEvent: [...ledger.byEvent],
+    retired: [...ledger.retired],
+    bySeries: [...ledger.bySeries],
+    byUid: [...ledger.byUid],
+    knownClients: [...ledger.knownClients],
+  });
+}
+
+/** The ledger serializeLedger wrote (an empty one for undefined). */
+export function restoreLedger(text: string | undefined): Ledger {
+  const ledger = createLedger();
+  if (text === undefined) return ledger;
+  const data = JSON.parse(text) as {
+    v: number;
+    appointments: AppointmentState[];
+    byEvent: [string, string][];
+    retired: [string, number][];
+    bySeries: [string, string[]][];
+    byUid: [string, string | string[]][];
+    knownClients: string[];
+  };
+  if (data.v !== 1) throw new Error(`unknown ledger format ${String(data.v)}`);
+  for (const a of data.appointments) {
+    ledger.appointments.set(a.key, a);
+    if (a.status === 'scheduled' && a.decision.appointment && !a.movedTo) ledger.ends.push(a.key, a.endMs);
+  }
+  for (const [k, v] of data.byEvent) ledger.byEvent.set(k, v);
+  for (const [k, v] of data.retired) ledger.retired.set(k, v);
+  for (const [k, v] of data.bySeries) ledger.bySeries.set(k, v);
+  for (const [k, v] of data.byUid) ledger.byUid.set(k, v);
+  for (const k of data.knownClients) ledger.knownClients.add(k);
+  return ledger;
+}
+
+/**
+ * When the next attendance would be presumed (the earliest end of a session still scheduled), or
+ * null: what the engine stores so a tick finds due presumptions without reading every ledger.
+ * Drops stale heap entries on the way (sessions since moved or settled).
+ */
+export function nextPresumeMs(ledger: Ledger, ctx: LedgerContext): number | null {
+  if (!ctx.rules.settings.presumeAttended) return null;
+  for (;;) {
+    const endMs = ledger.ends.peekEnd();
+    if (endMs === Infinity) return null;
+    const key = ledger.ends.peekKey()!;
+    const state = ledger.appointments.get(key);
+    if (state && state.endMs === endMs && state.status === 'scheduled' && state.decision.appointment && !state.movedTo) return endMs;
+    ledger.ends.popKey();
+  }
+}
+
 const iso = isoInstant;
 const eventKey = (calendarId: string, eventId: string) => `${calendarId}/${eventId}`;
 
@@ -671,6 +730,11 @@ export class EndHeap {
   /** The earliest end, without making an object (Infinity when empty). */
   peekEnd(): number {
     return this.#ends.length === 0 ? Infinity : this.#ends[0]!;
+  }
+
+  /** The key of the earliest entry (undefined when empty). */
+  peekKey(): string | undefined {
+    return this.#keys[0];
   }
 
   /** Removes the earliest entry and returns its key. */

@@ -1,6 +1,7 @@
 // The calendar sync loop every platform uses: under the calendar's lock, pull the pages since the
 // stored cursor; when the cursor expired, resync fully and turn stored events the platform no longer
-// has into tombstones; then store the snapshots and the new cursor in one transaction.
+// has into tombstones; then store the snapshots, the new cursor and the facts they make (facts.ts)
+// in one transaction, so a crash never leaves snapshots whose facts were not drawn.
 import { CursorExpired } from '../../connectors/errors.js';
 import type { CalendarConnector } from '../../connectors/port.js';
 import type { CalendarItem, ItemError, Tombstone } from '../../connectors/types.js';
@@ -9,6 +10,9 @@ import { eventTimeText } from '../domain/time.js';
 import type { Logger } from '../log.js';
 import { upsertSnapshots, type SnapshotInput } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
+import { applyFacts, type FactsResult } from './facts.js';
+import type { ActionPlugin } from './outbox.js';
+import { defaultPlugins } from './plugins.js';
 
 export interface SyncOutcome {
   calendarId: string;
@@ -21,6 +25,8 @@ export interface SyncOutcome {
   /** Events stored before that the full resync no longer found (deleted meanwhile). */
   deletedMeanwhile: number;
   rejected: ItemError[];
+  /** What the round made of them (null for a busy-only calendar: it keeps no facts). */
+  facts: FactsResult | null;
 }
 
 /** A normalised item as a snapshot row: busy-only calendars keep the interval and nothing else. */
@@ -51,12 +57,12 @@ export async function syncCalendar(
   store: Store,
   connector: CalendarConnector,
   calendarId: string,
-  opts: { full?: boolean; log: Logger },
+  opts: { full?: boolean; log: Logger; plugins?: readonly ActionPlugin[] },
 ): Promise<SyncOutcome> {
   return store.withCalendarLock(calendarId, async () => {
     const cal = await store.db
       .selectFrom('calendars')
-      .select(['id', 'provider_calendar_id', 'cursor', 'role', 'time_zone'])
+      .select(['id', 'therapist_id', 'provider_calendar_id', 'cursor', 'role', 'time_zone'])
       .where('id', '=', calendarId)
       .executeTakeFirst();
     if (!cal) throw new Error(`no calendar ${calendarId}`);
@@ -113,7 +119,7 @@ export async function syncCalendar(
     }
     const now = store.now();
     const busyOnly = cal.role === 'busy_only';
-    await store.transaction(async (trx) => {
+    const facts = await store.transaction(async (trx) => {
       await upsertSnapshots(trx, store.keyring, calendarId, items.map((i) => snapshotOf(i, zone, busyOnly)), now);
       await trx
         .updateTable('calendars')
@@ -127,12 +133,16 @@ export async function syncCalendar(
         })
         .where('id', '=', calendarId)
         .execute();
+      if (busyOnly) return null;
+      // The ledger knows calendars by our id: the platform's ids may repeat across accounts.
+      const ours = items.map((i) => ({ ...i, calendarId }));
+      return applyFacts(trx, store.keyring, { therapistId: cal.therapist_id, items: ours, at: now, plugins: opts.plugins ?? defaultPlugins });
     });
     if (pulled.rejected.length > 0) {
       // Ids and fields only: no titles or addresses reach the log.
       opts.log.warn({ calendarId, rejected: pulled.rejected.map((r) => ({ eventId: r.eventId, field: r.field, reason: r.reason })) }, 'skipped malformed events');
     }
-    return { calendarId, mode, cursorExpired, pages: pulled.pages, items, deletedMeanwhile, rejected: pulled.rejected };
+    return { calendarId, mode, cursorExpired, pages: pulled.pages, items, deletedMeanwhile, rejected: pulled.rejected, facts };
   });
 }
 

@@ -1,12 +1,17 @@
-// The in-process sync worker of `npm start` (until the engine's own worker lands): takes queued
-// "sync calendar X" requests, syncs each under its lock, and puts failures back with back-off.
+// The engine's loop: queued "sync calendar X" requests synced under the calendar's lock (facts and
+// actions with them), presumptions and due actions, as one `tick`; run by the in-process worker of
+// `npm start` on an interval, or by a scheduler through `sessionkeeper tick` / POST /tick.
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { claimSyncRequests, finishSyncRequest, releaseSyncRequest, requestSync } from '../store/sync-queue.js';
 import type { Store } from '../store/store.js';
 import { upkeepChannels } from './channels.js';
+import { applyFacts } from './facts.js';
+import { runDueActions, type ActionPlugin, type OutboxReport } from './outbox.js';
+import { defaultPlugins } from './plugins.js';
 import type { ConnectorFactory } from './platforms.js';
 import { recordSyncError, syncCalendar, type SyncOutcome } from './sync.js';
 
@@ -15,8 +20,10 @@ export interface WorkerDeps {
   connectors: ConnectorFactory;
   log: Logger;
   clock: Clock;
-  /** Called after each successful sync (the engine will turn the items into facts here). */
+  /** Called after each successful sync (tests and benchmarks watch the outcomes here). */
   onSynced?: (outcome: SyncOutcome) => Promise<void> | void;
+  /** The action plug-ins (default: the product's, plugins.ts). */
+  plugins?: readonly ActionPlugin[];
   /** Where platforms push notifications; without it there is no push, only syncs on request. */
   publicUrl?: string | undefined;
 }
@@ -36,8 +43,8 @@ export function backoffMs(attempt: number, random = Math.random): number {
   return Math.round(base * (0.5 + random() / 2));
 }
 
-/** Runs every due sync request once; returns how many calendars were synced. */
-export async function runQueuedSyncs(deps: WorkerDeps, workerId: string, limit = 20): Promise<number> {
+/** Runs a batch of due sync requests once; returns how many were claimed and how many synced. */
+export async function runQueuedSyncs(deps: WorkerDeps, workerId: string, limit = 20): Promise<{ claimed: number; synced: number }> {
   const { store, log } = deps;
   const claims = await claimSyncRequests(store.db, { workerId, now: store.now(), leaseMs: LEASE_MS, limit });
   let synced = 0;
@@ -55,11 +62,11 @@ export async function runQueuedSyncs(deps: WorkerDeps, workerId: string, limit =
     }
     try {
       const connector = await deps.connectors.calendarConnector({ id: cal.connection_id, therapist_id: cal.therapist_id, provider: cal.provider });
-      const outcome = await syncCalendar(store, connector, cal.id, { full: claim.full, log });
+      const outcome = await syncCalendar(store, connector, cal.id, { full: claim.full, log, ...(deps.plugins ? { plugins: deps.plugins } : {}) });
       await deps.onSynced?.(outcome);
       await finishSyncRequest(store.db, { calendarId: claim.calendarId, seq: claim.seq, workerId });
       synced++;
-      log.info({ calendarId: cal.id, mode: outcome.mode, items: outcome.items.length, pages: outcome.pages, cursorExpired: outcome.cursorExpired }, 'calendar synced');
+      log.info({ calendarId: cal.id, mode: outcome.mode, items: outcome.items.length, pages: outcome.pages, cursorExpired: outcome.cursorExpired, transitions: outcome.facts?.transitions.length ?? 0, actions: outcome.facts?.actions ?? 0 }, 'calendar synced');
     } catch (err) {
       await recordSyncError(store, cal.id, err);
       if (err instanceof NotFound || err instanceof Forbidden) {
@@ -80,17 +87,95 @@ export async function runQueuedSyncs(deps: WorkerDeps, workerId: string, limit =
       await releaseSyncRequest(store.db, { calendarId: claim.calendarId, workerId, retryAt: new Date(store.now().getTime() + wait) });
     }
   }
-  return synced;
+  return { claimed: claims.length, synced };
 }
 
-/** Polls the queue every intervalMs (and at once when kicked) until stopped. */
-export class SyncWorker {
+export interface TickReport {
+  channels: { created: number; stopped: number; failed: number } | null;
+  reconcileQueued: number;
+  synced: number;
+  presumed: number;
+  actions: OutboxReport;
+  /** When something is next due (a retry, a presumption, a lost lease), for a scheduler that sleeps. */
+  nextDueAt: string | null;
+  ms: number;
+}
+
+/**
+ * All due work, once: push channels looked after, the daily reconciliation queued, queued syncs run
+ * (facts and their actions with them), attendance presumed for sessions that ended, due actions
+ * carried out. What `sessionkeeper tick` and POST /tick run for a deployment that scales to zero,
+ * and what the in-process worker runs on its interval.
+ */
+export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: boolean } = {}): Promise<TickReport> {
+  const started = performance.now();
+  let channels: TickReport['channels'] = null;
+  let reconcileQueued = 0;
+  if (opts.upkeep !== false) {
+    if (deps.publicUrl) channels = await upkeepChannels(deps.store, deps.connectors, { publicUrl: deps.publicUrl, log: deps.log });
+    reconcileQueued = await queueReconciliation(deps.store);
+  }
+  const work = await runDueWork(deps, workerId);
+  const next = await nextDueAt(deps.store);
+  return { channels, reconcileQueued, ...work, nextDueAt: next?.toISOString() ?? null, ms: Math.round((performance.now() - started) * 10) / 10 };
+}
+
+/** The earliest time anything queued is due: a sync or action (or its retry), a lost lease, a presumption. */
+export async function nextDueAt(store: Store): Promise<Date | null> {
+  const row = await sql<{ at: Date | string | null }>`
+    SELECT min(at) AS at FROM (
+      SELECT min(CASE WHEN claimed_by IS NULL THEN not_before ELSE lease_expires_at END) AS at FROM sync_requests
+      UNION ALL SELECT min(next_attempt_at) FROM actions WHERE status = 'pending'
+      UNION ALL SELECT min(lease_expires_at) FROM actions WHERE status = 'running'
+      UNION ALL SELECT min(next_presume_at) FROM ledgers
+    ) AS due`.execute(store.db);
+  const at = row.rows[0]?.at;
+  return at ? new Date(at) : null;
+}
+
+/** Syncs, presumptions and actions until nothing more is due now. */
+export async function runDueWork(deps: WorkerDeps, workerId: string): Promise<Omit<TickReport, 'channels' | 'reconcileQueued' | 'nextDueAt' | 'ms'>> {
+  let synced = 0;
+  for (;;) {
+    const n = await runQueuedSyncs(deps, workerId);
+    synced += n.claimed;
+    if (n.claimed === 0) break;
+  }
+  const presumed = await presumeDue(deps);
+  const actions = await runDueActions(outboxDeps(deps), workerId);
+  return { synced, presumed, actions };
+}
+
+function outboxDeps(deps: WorkerDeps) {
+  return { store: deps.store, connectors: deps.connectors, log: deps.log, plugins: deps.plugins ?? defaultPlugins };
+}
+
+/**
+ * Presumes attendance for sessions that ended (where the practice presumes it): the ledgers whose
+ * next end has passed take a round with no items. Returns how many transitions that made.
+ */
+export async function presumeDue(deps: WorkerDeps, limit = 100): Promise<number> {
+  const { store } = deps;
+  const now = store.now();
+  const due = await store.db.selectFrom('ledgers').select('therapist_id').where('next_presume_at', '<=', now).orderBy('next_presume_at').limit(limit).execute();
+  let made = 0;
+  for (const { therapist_id } of due) {
+    const facts = await store.transaction((trx) => applyFacts(trx, store.keyring, { therapistId: therapist_id, items: [], at: now, plugins: deps.plugins ?? defaultPlugins }));
+    made += facts.transitions.length;
+  }
+  return made;
+}
+
+/** Runs the engine in this process: a tick every intervalMs, and at once when kicked. */
+export class EngineWorker {
   readonly id = `worker-${randomUUID().slice(0, 8)}`;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
   #lastUpkeepMs = Number.NEGATIVE_INFINITY;
+  /** Called after each round (tests and benchmarks wait on it). */
+  onRound: ((report: TickReport) => void) | undefined;
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -122,17 +207,18 @@ export class SyncWorker {
     this.#running = (async () => {
       try {
         const nowMs = this.deps.clock.now().toMillis();
-        if (nowMs - this.#lastUpkeepMs >= UPKEEP_EVERY_MS) {
-          this.#lastUpkeepMs = nowMs;
-          if (this.deps.publicUrl) await upkeepChannels(this.deps.store, this.deps.connectors, { publicUrl: this.deps.publicUrl, log: this.deps.log });
-          await queueReconciliation(this.deps.store);
-        }
-        do {
+        // Upkeep reads the store each minute; only a renewal calls a platform.
+        const upkeep = nowMs - this.#lastUpkeepMs >= UPKEEP_EVERY_MS;
+        if (upkeep) this.#lastUpkeepMs = nowMs;
+        let report = await tick(this.deps, this.id, { upkeep });
+        this.onRound?.(report);
+        while (this.#again && !this.#stopped) {
           this.#again = false;
-          await runQueuedSyncs(this.deps, this.id);
-        } while (this.#again && !this.#stopped);
+          report = await tick(this.deps, this.id, { upkeep: false });
+          this.onRound?.(report);
+        }
       } catch (err) {
-        this.deps.log.error({ err }, 'sync worker round failed');
+        this.deps.log.error({ err }, 'engine round failed');
       }
     })();
     await this.#running;
@@ -145,6 +231,23 @@ export class SyncWorker {
     clearTimeout(this.#timer);
     await this.#running;
   }
+}
+
+/**
+ * On start-up every watched calendar gets one incremental sync: notifications sent while no process
+ * was listening are lost (a cheap catch-up, one request per calendar when nothing changed).
+ */
+export async function queueCatchUp(store: Store): Promise<number> {
+  const now = store.now();
+  const rows = await store.db
+    .selectFrom('calendars as c')
+    .innerJoin('connections as k', 'k.id', 'c.connection_id')
+    .select('c.id')
+    .where('c.role', '<>', 'ignored')
+    .where('k.status', '=', 'ok')
+    .execute();
+  for (const c of rows) await requestSync(store.db, { calendarId: c.id, reason: 'startup', now });
+  return rows.length;
 }
 
 /** Every watched calendar is synced at least this often, push or not: lost notifications are made up. */

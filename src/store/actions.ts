@@ -12,6 +12,8 @@ export interface NewActionInput {
   /** When it may first run (now, or later for work that waits). */
   notBefore: Date;
   now: Date;
+  /** The fact it is a consequence of (a transition's or a signal's key). */
+  factKey?: string | null;
 }
 
 /** Records an action once: a second call with the same key changes nothing and says so. */
@@ -25,6 +27,7 @@ export async function enqueueAction(db: Kysely<Database>, input: NewActionInput)
       idempotency_key: input.idempotencyKey,
       payload: JSON.stringify(input.payload ?? {}),
       next_attempt_at: input.notBefore,
+      fact_key: input.factKey ?? null,
       created_at: input.now,
       updated_at: input.now,
     })

@@ -25,7 +25,12 @@ export const sealedColumns: readonly SealedColumn[] = [
     hash: { column: 'value_hash', purpose: (row) => identityPurpose(row['kind'] as string), needs: ['kind'] },
   },
   { table: 'event_snapshots', column: 'payload', key: ['calendar_id', 'event_id'] },
+  { table: 'clients', column: 'ledger_key', key: ['id'], hash: { column: 'ledger_key_hash', purpose: () => CLIENT_KEY_PURPOSE, needs: [] } },
+  { table: 'ledgers', column: 'state', key: ['therapist_id'] },
 ];
+
+/** The purpose of the keyed hash that finds a client again by the ledger's client key. */
+export const CLIENT_KEY_PURPOSE = 'client_ledger_key';
 
 /** The context a sealed value is bound to (associated data): its table and column. */
 export function sealContext(table: string, column: string): string {

@@ -108,6 +108,8 @@ export interface ClientsTable {
   display_name: string | null;
   time_zone: string | null;
   status: ColumnType<'active' | 'archived', 'active' | 'archived' | undefined>;
+  ledger_key: ColumnType<string | null, string | null | undefined, string | null>;
+  ledger_key_hash: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -138,6 +140,7 @@ export interface AppointmentsTable {
   end_at: Timestamp;
   time_zone: string | null;
   session_number: number | null;
+  ledger_key: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -168,9 +171,30 @@ export interface ActionsTable {
   external_ref: string | null;
   outcome: ColumnType<unknown, string | null | undefined, string | null>;
   last_error: string | null;
+  fact_key: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
   finished_at: NullableTimestamp;
+}
+
+export interface LedgersTable {
+  therapist_id: string;
+  state: string;
+  rounds: ColumnType<number, number | undefined, number>;
+  next_presume_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface ClientSignalsTable {
+  id: Generated<number>;
+  therapist_id: string;
+  client_id: string;
+  key: string;
+  kind: string;
+  since: Timestamp;
+  detail: JsonDefault<Record<string, unknown>>;
+  recorded_at: Timestamp;
+  cleared_at: NullableTimestamp;
 }
 
 export interface SyncRequestsTable {
@@ -225,6 +249,8 @@ export interface Database {
   sync_requests: SyncRequestsTable;
   audit_log: AuditLogTable;
   key_canaries: KeyCanariesTable;
+  ledgers: LedgersTable;
+  client_signals: ClientSignalsTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

@@ -100,3 +100,14 @@ export async function listSnapshots(
     syncedAt: r.synced_at,
   }));
 }
+
+/** One event's snapshot (status and opened payload), or undefined when we never stored it. */
+export async function readSnapshot(
+  db: Kysely<Database>,
+  keyring: Keyring,
+  at: { calendarId: string; eventId: string },
+): Promise<{ status: SnapshotInput['status']; payload: unknown } | undefined> {
+  const row = await db.selectFrom('event_snapshots').select(['status', 'payload']).where('calendar_id', '=', at.calendarId).where('event_id', '=', at.eventId).executeTakeFirst();
+  if (!row) return undefined;
+  return { status: row.status, payload: row.payload === null ? null : (JSON.parse(keyring.decrypt(row.payload, CONTEXT)) as unknown) };
+}

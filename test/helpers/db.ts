@@ -63,13 +63,18 @@ export function withTestDb(opts: { backend?: Backend; start?: string } = {}): Te
     backend,
     async openAnother() {
       if (!store) throw new Error('the test database is opened in beforeAll');
-      if (backend === 'pglite') throw new Error('PGlite has one connection per process: no second store');
-      const url = await currentUrl(store);
-      const another = new Store({ db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: createPool(url, 10) }) }), backend, keyring, clock });
+      const another = await openSecondStore(store);
       others.push(another);
       return another;
     },
   };
+}
+
+/** A second store on the PostgreSQL database of `store` (a second engine instance); the caller closes it. */
+export async function openSecondStore(store: Store): Promise<Store> {
+  if (store.backend === 'pglite') throw new Error('PGlite has one connection per process: no second store');
+  const url = await currentUrl(store);
+  return new Store({ db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: createPool(url, 10) }) }), backend: store.backend, keyring: store.keyring, clock: store.clock });
 }
 
 async function currentUrl(store: Store): Promise<string> {

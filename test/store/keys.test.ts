@@ -31,7 +31,7 @@ forEachBackend('key rotation', (t) => {
     const report = await rotateKeys(store.db, next, now);
     expect(report).toEqual({
       keyId: next.current.id,
-      resealed: { 'connections.credentials': 1, 'clients.display_name': 1, 'client_identities.value': 2, 'event_snapshots.payload': 1 },
+      resealed: { 'connections.credentials': 1, 'clients.display_name': 1, 'client_identities.value': 2, 'event_snapshots.payload': 1, 'clients.ledger_key': 0, 'ledgers.state': 0 },
       retired: [oldKeyring.current.id],
     });
 
@@ -47,7 +47,7 @@ forEachBackend('key rotation', (t) => {
     await expect(loadCredentials(store.db, new Keyring(oldKeyring.current), { therapistId: who.therapistId, connectionId: who.connectionId })).rejects.toThrow(SecretError);
 
     // A second rotation to the same key has nothing to do.
-    expect((await rotateKeys(store.db, next, now)).resealed).toEqual({ 'connections.credentials': 0, 'clients.display_name': 0, 'client_identities.value': 0, 'event_snapshots.payload': 0 });
+    expect((await rotateKeys(store.db, next, now)).resealed).toEqual({ 'connections.credentials': 0, 'clients.display_name': 0, 'client_identities.value': 0, 'event_snapshots.payload': 0, 'clients.ledger_key': 0, 'ledgers.state': 0 });
   });
 
   test("one therapist's connection id does not open another therapist's credentials", async () => {

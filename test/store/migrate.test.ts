@@ -12,9 +12,9 @@ import type { Database } from '../../src/store/schema.js';
 import { forEachBackend, openTestStore } from '../helpers/db.js';
 
 const expectedTables = [
-  'actions', 'appointment_transitions', 'appointments', 'audit_log', 'calendars', 'client_identities', 'clients',
-  'connections', 'event_snapshots', 'key_canaries', 'practices', 'push_channels', 'schema_migrations', 'sync_requests',
-  'therapist_identities', 'therapists',
+  'actions', 'appointment_transitions', 'appointments', 'audit_log', 'calendars', 'client_identities', 'client_signals',
+  'clients', 'connections', 'event_snapshots', 'key_canaries', 'ledgers', 'practices', 'push_channels', 'schema_migrations',
+  'sync_requests', 'therapist_identities', 'therapists',
 ];
 
 forEachBackend('migrations', (t) => {
@@ -24,6 +24,10 @@ forEachBackend('migrations', (t) => {
     expect(columns['actions']).toEqual(expect.arrayContaining(['idempotency_key', 'status', 'attempts', 'next_attempt_at', 'external_ref', 'outcome']));
     expect(columns['event_snapshots']).toEqual(expect.arrayContaining(['version', 'payload', 'ical_uid', 'series_id', 'original_start']));
     expect(columns['connections']).toEqual(expect.arrayContaining(['credentials', 'status']));
+    expect(columns['ledgers']).toEqual(expect.arrayContaining(['therapist_id', 'state', 'rounds', 'next_presume_at']));
+    expect(columns['appointments']).toEqual(expect.arrayContaining(['ledger_key', 'client_id', 'state']));
+    expect(columns['clients']).toEqual(expect.arrayContaining(['ledger_key', 'ledger_key_hash']));
+    expect(columns['actions']).toEqual(expect.arrayContaining(['fact_key']));
   });
 
   test('a second run applies nothing', async () => {

@@ -1,0 +1,301 @@
+// From synced items to facts: the therapist's ledger (the domain's picture of their sessions) takes
+// each sync round; its transitions, the appointments and clients they touch, the clients' risk
+// signals and the actions they cause are written in the caller's transaction, the snapshots' one.
+import type { Kysely } from 'kysely';
+import type { CalendarItem } from '../../connectors/types.js';
+import type { PracticeSettings } from '../config.js';
+import { clientFigures, type RiskSignal } from '../domain/figures.js';
+import { applyRound, nextPresumeMs, presumeUntil, restoreLedger, serializeLedger, type AppointmentState, type Ledger, type LedgerContext, type Transition } from '../domain/lifecycle.js';
+import { compileRules, type CalendarInfo } from '../domain/rules.js';
+import type { Keyring } from '../secrets.js';
+import { enqueueAction } from '../store/actions.js';
+import { CLIENT_KEY_PURPOSE, sealContext } from '../store/keys.js';
+import { getPracticeSettings } from '../store/practices.js';
+import type { CalendarRole, Database } from '../store/schema.js';
+import type { ActionPlugin, PlannedAction } from './outbox.js';
+
+const LEDGER = sealContext('ledgers', 'state');
+const CLIENT_NAME = sealContext('clients', 'display_name');
+const CLIENT_KEY = sealContext('clients', 'ledger_key');
+
+/** A calendar as the facts need it: its role and zone, and the connection that can write to it. */
+export interface FactCalendar extends CalendarInfo {
+  id: string;
+  connectionId: string;
+}
+
+export interface TherapistContext {
+  therapistId: string;
+  settings: PracticeSettings;
+  ledger: LedgerContext;
+  calendars: ReadonlyMap<string, FactCalendar>;
+}
+
+/** A stored transition, as the action plug-ins see it. */
+export interface Fact {
+  transition: Transition;
+  /** The appointments row (its id is what our tags carry). */
+  appointmentId: string;
+  /** The session as the ledger has it after the round. */
+  state: AppointmentState;
+  calendar: FactCalendar | undefined;
+  clientId: string | null;
+}
+
+export interface FactsResult {
+  transitions: Transition[];
+  actions: number;
+  signalsOpened: number;
+  signalsCleared: number;
+}
+
+/** The practice's rules and the therapist's calendars, read in the round's transaction. */
+export async function therapistContext(db: Kysely<Database>, therapistId: string): Promise<TherapistContext> {
+  const therapist = await db.selectFrom('therapists').select(['practice_id', 'time_zone']).where('id', '=', therapistId).executeTakeFirstOrThrow();
+  const settings = await getPracticeSettings(db, therapist.practice_id);
+  const zone = therapist.time_zone ?? settings.timeZone;
+  const rows = await db.selectFrom('calendars').select(['id', 'name', 'role', 'time_zone', 'connection_id']).where('therapist_id', '=', therapistId).execute();
+  const calendars = new Map<string, FactCalendar>(
+    rows.map((c) => [c.id, { id: c.id, role: c.role as CalendarRole, name: c.name ?? c.id, timeZone: c.time_zone ?? zone, connectionId: c.connection_id }]),
+  );
+  return { therapistId, settings, calendars, ledger: { rules: compileRules(settings), calendars, defaultZone: zone } };
+}
+
+/**
+ * Applies one round to the therapist's ledger under a row lock (two engines never interleave on one
+ * ledger) and stores what came of it. `items` carry our calendar ids. With no items, the round only
+ * presumes attendance up to `at` (a tick's work when sessions ended).
+ */
+export async function applyFacts(
+  trx: Kysely<Database>,
+  keyring: Keyring,
+  input: { therapistId: string; items: readonly CalendarItem[]; at: Date; plugins: readonly ActionPlugin[] },
+): Promise<FactsResult> {
+  const { therapistId, at } = input;
+  if (input.items.length === 0) {
+    // Nothing new and no session ended: the ledger is not even read (an idle sync stays cheap).
+    const due = await trx.selectFrom('ledgers').select('next_presume_at').where('therapist_id', '=', therapistId).executeTakeFirst();
+    if (!due?.next_presume_at || due.next_presume_at > at) return { transitions: [], actions: 0, signalsOpened: 0, signalsCleared: 0 };
+  }
+  await trx
+    .insertInto('ledgers')
+    .values({ therapist_id: therapistId, state: keyring.encrypt(serializeLedger(restoreLedger(undefined)), LEDGER), updated_at: at })
+    .onConflict((oc) => oc.column('therapist_id').doNothing())
+    .execute();
+  const row = await trx.selectFrom('ledgers').select(['state']).where('therapist_id', '=', therapistId).forUpdate().executeTakeFirstOrThrow();
+  const ledger = restoreLedger(keyring.decrypt(row.state, LEDGER));
+  const ctx = await therapistContext(trx, therapistId);
+  const atIso = at.toISOString();
+  const transitions = input.items.length > 0 ? applyRound(ledger, { at: atIso, items: input.items }, ctx.ledger) : presumeUntil(ledger, atIso, ctx.ledger);
+
+  // What to write: every appointment a transition names, and every session an item touched (its
+  // times may change without a transition, e.g. a longer session).
+  const touched = new Set<string>(transitions.map((t) => t.appointment));
+  for (const item of input.items) {
+    const key = ledger.byEvent.get(`${item.calendarId}/${item.eventId}`);
+    if (key && ledger.appointments.get(key)?.decision.appointment) touched.add(key);
+  }
+  const clientIds = await upsertClients(trx, keyring, therapistId, [...touched].map((k) => ledger.appointments.get(k)!), at);
+  const appointmentIds = await upsertAppointments(trx, therapistId, [...touched].map((k) => ledger.appointments.get(k)!), clientIds, at);
+
+  const facts: Fact[] = [];
+  if (transitions.length > 0) {
+    await trx
+      .insertInto('appointment_transitions')
+      .values(
+        transitions.map((t) => ({
+          appointment_id: appointmentIds.get(t.appointment)!,
+          therapist_id: therapistId,
+          key: t.key,
+          kind: t.kind,
+          occurred_at: t.at,
+          recorded_at: at,
+          detail: JSON.stringify(storedDetail(t)),
+        })),
+      )
+      // The ledger lock makes a second copy impossible; the key keeps it so even if that changes.
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+    for (const t of transitions) {
+      const state = ledger.appointments.get(t.appointment)!;
+      facts.push({ transition: t, appointmentId: appointmentIds.get(t.appointment)!, state, calendar: ctx.calendars.get(state.calendarId), clientId: state.client ? (clientIds.get(state.client.key) ?? null) : null });
+    }
+  }
+
+  let actions = 0;
+  for (const plugin of input.plugins) {
+    for (const planned of plugin.plan?.(facts, ctx) ?? []) {
+      if ((await enqueueAction(trx, toNewAction(therapistId, planned, at))).created) actions++;
+    }
+  }
+
+  const signals = transitions.length > 0 ? await refreshSignals(trx, keyring, ledger, ctx, at) : { opened: 0, cleared: 0 };
+
+  const next = nextPresumeMs(ledger, ctx.ledger);
+  await trx
+    .updateTable('ledgers')
+    .set((eb) => ({
+      state: keyring.encrypt(serializeLedger(ledger), LEDGER),
+      rounds: eb('rounds', '+', 1),
+      next_presume_at: next === null ? null : new Date(next),
+      updated_at: at,
+    }))
+    .where('therapist_id', '=', therapistId)
+    .execute();
+  return { transitions, actions, signalsOpened: signals.opened, signalsCleared: signals.cleared };
+}
+
+function toNewAction(therapistId: string, p: PlannedAction, now: Date) {
+  return { therapistId, connectionId: p.connectionId, kind: p.kind, idempotencyKey: p.key, payload: p.payload, notBefore: p.notBefore ?? now, now, factKey: p.factKey };
+}
+
+/**
+ * What a transition keeps in the clear: its kind's figures (who cancelled, how late, the times of a
+ * reschedule), never the recognition's reasons, which quote titles and names.
+ */
+function storedDetail(t: Transition): Record<string, unknown> {
+  const { reasons: _reasons, ...rest } = t.detail as { reasons?: unknown };
+  return rest;
+}
+
+function appointmentStatus(a: AppointmentState): string {
+  if (!a.decision.appointment) return 'not_a_session';
+  if (a.movedTo) return 'moved';
+  return a.status;
+}
+
+/** Finds or creates the client row of each ledger client key (sealed key, keyed hash to find it). */
+async function upsertClients(trx: Kysely<Database>, keyring: Keyring, therapistId: string, states: Iterable<AppointmentState>, now: Date): Promise<Map<string, string>> {
+  const clients = new Map<string, { key: string; label: string }>();
+  for (const s of states) if (s.client && !clients.has(s.client.key)) clients.set(s.client.key, s.client);
+  const byKey = new Map<string, string>();
+  if (clients.size === 0) return byKey;
+  // One query for all: each key's hash under every key of the ring (a rotation may be under way).
+  const hashes = new Map<string, string>();
+  for (const key of clients.keys()) for (const h of keyring.blindIndexCandidates(key, CLIENT_KEY_PURPOSE)) hashes.set(h, key);
+  const all = [...hashes.keys()];
+  for (let i = 0; i < all.length; i += 500) {
+    const found = await trx.selectFrom('clients').select(['id', 'ledger_key_hash']).where('therapist_id', '=', therapistId).where('ledger_key_hash', 'in', all.slice(i, i + 500)).execute();
+    for (const f of found) byKey.set(hashes.get(f.ledger_key_hash!)!, f.id);
+  }
+  const missing = [...clients.values()].filter((c) => !byKey.has(c.key));
+  for (let i = 0; i < missing.length; i += 200) {
+    const created = await trx
+      .insertInto('clients')
+      .values(
+        missing.slice(i, i + 200).map((client) => ({
+          therapist_id: therapistId,
+          display_name: keyring.encrypt(client.label, CLIENT_NAME),
+          ledger_key: keyring.encrypt(client.key, CLIENT_KEY),
+          ledger_key_hash: keyring.blindIndex(client.key, CLIENT_KEY_PURPOSE),
+          created_at: now,
+          updated_at: now,
+        })),
+      )
+      .returning(['id', 'ledger_key_hash'])
+      .execute();
+    for (const c of created) byKey.set(hashes.get(c.ledger_key_hash!)!, c.id);
+  }
+  return byKey;
+}
+
+async function upsertAppointments(trx: Kysely<Database>, therapistId: string, states: AppointmentState[], clientIds: Map<string, string>, now: Date): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (let i = 0; i < states.length; i += 200) {
+    const rows = states.slice(i, i + 200).map((a) => ({
+      therapist_id: therapistId,
+      calendar_id: a.calendarId,
+      event_id: a.eventId,
+      ical_uid: a.iCalUID,
+      series_id: a.seriesId,
+      original_start: a.originalStart,
+      client_id: a.client ? (clientIds.get(a.client.key) ?? null) : null,
+      appointment_type: a.decision.type,
+      state: appointmentStatus(a),
+      start_at: new Date(a.startMs),
+      end_at: new Date(a.endMs),
+      time_zone: a.zone,
+      session_number: null,
+      ledger_key: a.key,
+      created_at: now,
+      updated_at: now,
+    }));
+    if (rows.length === 0) continue;
+    const result = await trx
+      .insertInto('appointments')
+      .values(rows)
+      .onConflict((oc) =>
+        oc.columns(['therapist_id', 'ledger_key']).doUpdateSet((eb) => ({
+          calendar_id: eb.ref('excluded.calendar_id'),
+          event_id: eb.ref('excluded.event_id'),
+          ical_uid: eb.ref('excluded.ical_uid'),
+          series_id: eb.ref('excluded.series_id'),
+          original_start: eb.ref('excluded.original_start'),
+          client_id: eb.ref('excluded.client_id'),
+          appointment_type: eb.ref('excluded.appointment_type'),
+          state: eb.ref('excluded.state'),
+          start_at: eb.ref('excluded.start_at'),
+          end_at: eb.ref('excluded.end_at'),
+          time_zone: eb.ref('excluded.time_zone'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .returning(['id', 'ledger_key'])
+      .execute();
+    for (const r of result) ids.set(r.ledger_key!, r.id);
+  }
+  return ids;
+}
+
+/**
+ * Works out the therapist's clients' risk signals again and records the change: a signal that is
+ * new gets a row (its key: client, kind, since); one no longer true is cleared.
+ */
+async function refreshSignals(trx: Kysely<Database>, keyring: Keyring, ledger: Ledger, ctx: TherapistContext, at: Date): Promise<{ opened: number; cleared: number }> {
+  // Series endings are the one input figures need from history: read back from the stored facts.
+  const ended = await trx
+    .selectFrom('appointment_transitions as t')
+    .innerJoin('appointments as a', 'a.id', 't.appointment_id')
+    .select(['t.key', 't.occurred_at', 'a.ledger_key'])
+    .where('t.therapist_id', '=', ctx.therapistId)
+    .where('t.kind', '=', 'series_ended')
+    .execute();
+  const history: Transition[] = ended.flatMap((r) => {
+    const state = ledger.appointments.get(r.ledger_key!);
+    if (!state?.client) return [];
+    return [{ key: r.key, kind: 'series_ended' as const, appointment: state.key, calendarId: state.calendarId, eventId: state.eventId, client: state.client.key, at: new Date(r.occurred_at).toISOString(), start: new Date(state.startMs).toISOString(), detail: {} }];
+  });
+  const figures = clientFigures(ledger, history, at.getTime(), ctx.settings);
+  const risky = new Set(figures.filter((f) => f.risks.length > 0).map((f) => f.client));
+  const clientIds = await upsertClients(trx, keyring, ctx.therapistId, [...ledger.appointments.values()].filter((a) => a.client && risky.has(a.client.key)), at);
+  const current = new Map<string, { clientId: string; risk: RiskSignal }>();
+  for (const f of figures) {
+    const clientId = clientIds.get(f.client);
+    if (!clientId) continue;
+    for (const risk of f.risks) current.set(`${clientId}:${risk.kind}:${risk.since}`, { clientId, risk });
+  }
+  const open = await trx.selectFrom('client_signals').select(['id', 'key']).where('therapist_id', '=', ctx.therapistId).where('cleared_at', 'is', null).execute();
+  const openKeys = new Set(open.map((o) => o.key));
+  const fresh = [...current].filter(([key]) => !openKeys.has(key));
+  if (fresh.length > 0) {
+    await trx
+      .insertInto('client_signals')
+      .values(
+        fresh.map(([key, { clientId, risk }]) => ({
+          therapist_id: ctx.therapistId,
+          client_id: clientId,
+          key,
+          kind: risk.kind,
+          since: risk.since,
+          // The reason names dates and counts, never the client.
+          detail: JSON.stringify({ reason: risk.reason, ...(risk.afterSession !== undefined ? { afterSession: risk.afterSession } : {}) }),
+          recorded_at: at,
+        })),
+      )
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+  }
+  const gone = open.filter((o) => !current.has(o.key)).map((o) => o.id);
+  if (gone.length > 0) await trx.updateTable('client_signals').set({ cleared_at: at }).where('id', 'in', gone).execute();
+  return { opened: fresh.length, cleared: gone.length };
+}

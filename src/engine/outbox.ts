@@ -1,0 +1,171 @@
+// The outbox's machinery: actions are plug-ins registered by kind (what a fact causes, how to carry
+// it out, whether a retry after a crash is safe); a runner claims due actions and carries them out
+// with retries, exponential backoff with jitter, RetryAfter honoured, and parking on a lost grant.
+import { z } from 'zod';
+import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
+import type { Logger } from '../log.js';
+import { claimDueActions, completeAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
+import { audit } from '../store/audit.js';
+import { setConnectionStatus } from '../store/connections.js';
+import type { Database } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import type { Fact, TherapistContext } from './facts.js';
+import type { ConnectorFactory } from './platforms.js';
+
+/** An action a plug-in wants recorded with the facts that caused it. */
+export interface PlannedAction {
+  kind: string;
+  /** Unique across the practice: the same fact never yields a second action. */
+  key: string;
+  factKey: string | null;
+  connectionId: string | null;
+  payload: Record<string, unknown>;
+  notBefore?: Date;
+}
+
+export interface ActionRun {
+  store: Store;
+  connectors: ConnectorFactory;
+  log: Logger;
+  now: Date;
+  action: ClaimedAction;
+  /** The last attempt died inside its call (its lease ran out): check before doing it again. */
+  recovering: boolean;
+}
+
+/** What came of an action: done (with what it made), or nothing left to do and why. */
+export type ActionResult = { status: 'done'; externalRef?: string | null; outcome?: unknown } | { status: 'cancelled'; reason: string };
+
+export interface ActionPlugin<P = unknown> {
+  kind: string;
+  payload: z.ZodType<P>;
+  /**
+   * After a crash inside the call: "recover" when `run` can find out what happened (our own ids, a
+   * marker it searches for), "unknown" when it cannot (an email): the operator decides, never a resend.
+   */
+  onCrash: 'recover' | 'unknown';
+  /** The actions the round's facts cause, recorded in the facts' transaction. */
+  plan?(facts: readonly Fact[], ctx: TherapistContext): PlannedAction[];
+  run(payload: P, run: ActionRun): Promise<ActionResult>;
+}
+
+export interface OutboxDeps {
+  store: Store;
+  connectors: ConnectorFactory;
+  log: Logger;
+  plugins: readonly ActionPlugin[];
+  random?: () => number;
+}
+
+const LEASE_MS = 5 * 60_000;
+/** After this many attempts a transient failure is given up as permanent (about two days of backoff). */
+export const MAX_ATTEMPTS = 12;
+const MAX_BACKOFF_MS = 6 * 3_600_000;
+
+/** Exponential backoff with jitter for the n-th failed attempt (1-based): 10 s, 20 s, ... up to 6 h. */
+export function actionBackoffMs(attempt: number, random = Math.random): number {
+  const base = Math.min(MAX_BACKOFF_MS, 10_000 * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.5 + random() / 2));
+}
+
+export interface OutboxReport {
+  claimed: number;
+  done: number;
+  retried: number;
+  failed: number;
+  unknown: number;
+  parked: number;
+  cancelled: number;
+}
+
+/** Claims and carries out due actions until none is due (or `max` were claimed). */
+export async function runDueActions(deps: OutboxDeps, workerId: string, opts: { max?: number; batch?: number } = {}): Promise<OutboxReport> {
+  const report: OutboxReport = { claimed: 0, done: 0, retried: 0, failed: 0, unknown: 0, parked: 0, cancelled: 0 };
+  const byKind = new Map(deps.plugins.map((p) => [p.kind, p]));
+  const max = opts.max ?? 1000;
+  while (report.claimed < max) {
+    const claims = await claimDueActions(deps.store.db, { workerId, now: deps.store.now(), leaseMs: LEASE_MS, limit: Math.min(opts.batch ?? 20, max - report.claimed), kinds: [...byKind.keys()] });
+    if (claims.length === 0) break;
+    report.claimed += claims.length;
+    for (const action of claims) await runOne(deps, byKind.get(action.kind)!, action, workerId, report);
+  }
+  return report;
+}
+
+async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAction, workerId: string, report: OutboxReport): Promise<void> {
+  const { store, log } = deps;
+  const db = store.db;
+  const now = store.now();
+  const ids = { id: action.id, workerId, now };
+  const where = { actionId: action.id, kind: action.kind };
+  const parsed = plugin.payload.safeParse(action.payload);
+  if (!parsed.success) {
+    await failAction(db, { ...ids, error: `the stored payload is not a valid ${action.kind}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` });
+    report.failed++;
+    return;
+  }
+  const recovering = action.claimed_from === 'running';
+  if (recovering && plugin.onCrash === 'unknown') {
+    // It may have happened: the platform has no key to ask by, and doing it twice is worse.
+    await markActionUnknown(db, { ...ids, reason: 'the process stopped inside the call: it may or may not have been done' });
+    log.warn(where, 'action outcome unknown after a crash; shown to the operator');
+    report.unknown++;
+    return;
+  }
+  if (action.connection_id) {
+    const conn = await db.selectFrom('connections').select('status').where('id', '=', action.connection_id).executeTakeFirst();
+    if (conn && conn.status !== 'ok') {
+      await parkConnectionActions(db, { therapistId: action.therapist_id, connectionId: action.connection_id, now, reason: `the connection ${conn.status === 'revoked' ? 'was revoked' : 'needs the therapist to connect again'}` });
+      report.parked++;
+      return;
+    }
+  }
+  try {
+    const result = await plugin.run(parsed.data, { store, connectors: deps.connectors, log, now, action, recovering });
+    if (result.status === 'done') {
+      await completeAction(db, { ...ids, now: store.now(), externalRef: result.externalRef ?? null, outcome: result.outcome });
+      report.done++;
+    } else {
+      await settleCancelled(db, { ...ids, now: store.now(), reason: result.reason });
+      report.cancelled++;
+    }
+  } catch (err) {
+    const message = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500);
+    const later = store.now();
+    if (err instanceof NeedsReauth) {
+      const parked = action.connection_id ? await parkConnectionActions(db, { therapistId: action.therapist_id, connectionId: action.connection_id, now: later, reason: message }) : 0;
+      if (action.connection_id) {
+        // The therapist sees it where they see the connection (status, the add-ons); the operator in `status`.
+        await setConnectionStatus(db, { therapistId: action.therapist_id, connectionId: action.connection_id }, 'needs_reauth', message, later);
+        await audit(db, { at: later, therapistId: action.therapist_id, actor: 'system', action: 'update', subjectType: 'connection', subjectId: action.connection_id, detail: { status: 'needs_reauth', parkedActions: parked } });
+      } else {
+        await failAction(db, { ...ids, now: later, error: message });
+      }
+      log.warn({ ...where, connectionId: action.connection_id, parked }, 'the grant is gone: the connection\'s actions wait for the therapist to connect again');
+      report.parked++;
+      return;
+    }
+    if (err instanceof NotFound || err instanceof Forbidden || action.attempts >= MAX_ATTEMPTS) {
+      const reason = action.attempts >= MAX_ATTEMPTS && !(err instanceof NotFound || err instanceof Forbidden) ? `gave up after ${action.attempts} attempts: ${message}` : message;
+      await failAction(db, { ...ids, now: later, error: reason });
+      log.warn({ ...where, error: reason }, 'action failed for good');
+      report.failed++;
+      return;
+    }
+    const wait = err instanceof RetryAfter && err.seconds !== null ? err.seconds * 1000 : actionBackoffMs(action.attempts, deps.random);
+    await retryAction(db, { ...ids, now: later, retryAt: new Date(later.getTime() + wait), error: message });
+    log.info({ ...where, attempt: action.attempts, retryInMs: wait, error: message }, 'action failed; will retry');
+    report.retried++;
+  }
+}
+
+/** Nothing left to do (the session was cancelled meanwhile, the event is gone): stops with its reason. */
+async function settleCancelled(db: import('kysely').Kysely<Database>, input: { id: string; workerId: string; now: Date; reason: string }): Promise<void> {
+  await db
+    .updateTable('actions')
+    .set({ status: 'cancelled', last_error: input.reason, lease_expires_at: null, finished_at: input.now, updated_at: input.now })
+    .where('id', '=', input.id)
+    .where('claimed_by', '=', input.workerId)
+    .where('status', '=', 'running')
+    .execute();
+}

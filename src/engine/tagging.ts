@@ -1,0 +1,80 @@
+// The first action plug-in: a recognised session is tagged as ours on its event (a private extended
+// property on Google, a single-value extended property on Graph), exactly once: a retry reads the
+// tag back before writing. Where a write would reach the client (Graph), the mark stays in the store.
+import { z } from 'zod';
+import { NotFound } from '../../connectors/errors.js';
+import type { LiveEvent } from '../../connectors/types.js';
+import { readSnapshot } from '../store/snapshots.js';
+import type { ActionPlugin, ActionResult, PlannedAction } from './outbox.js';
+
+/** The tag's name: its value is our appointment's id. */
+export const TAG_OURS = 'sk.ours';
+export const TAG_KIND = 'tag_session';
+
+const payloadSchema = z.strictObject({ appointmentId: z.uuid(), calendarId: z.uuid(), eventId: z.string().min(1) });
+type TagPayload = z.infer<typeof payloadSchema>;
+
+export const tagSessionPlugin: ActionPlugin<TagPayload> = {
+  kind: TAG_KIND,
+  payload: payloadSchema,
+  onCrash: 'recover',
+  plan(facts) {
+    const out: PlannedAction[] = [];
+    for (const f of facts) {
+      const t = f.transition;
+      // A session appears on an event: first recognised, or its event moved to another calendar.
+      if (t.kind !== 'scheduled' && t.kind !== 'moved') continue;
+      if (!f.calendar || f.calendar.role === 'busy_only' || !f.state.decision.appointment || f.state.movedTo) continue;
+      out.push({
+        kind: TAG_KIND,
+        key: `${TAG_KIND}:${t.key}`,
+        factKey: t.key,
+        connectionId: f.calendar.connectionId,
+        payload: { appointmentId: f.appointmentId, calendarId: f.state.calendarId, eventId: f.state.eventId },
+      });
+    }
+    return out;
+  },
+  async run(p, { store, connectors, action, recovering }): Promise<ActionResult> {
+    const db = store.db;
+    const appt = await db
+      .selectFrom('appointments')
+      .select(['state', 'calendar_id', 'event_id'])
+      .where('id', '=', p.appointmentId)
+      .where('therapist_id', '=', action.therapist_id)
+      .executeTakeFirst();
+    if (!appt || appt.state === 'not_a_session' || appt.state === 'moved' || appt.calendar_id !== p.calendarId || appt.event_id !== p.eventId) {
+      return { status: 'cancelled', reason: 'no longer a session on this event' };
+    }
+    const snapshot = await readSnapshot(db, store.keyring, { calendarId: p.calendarId, eventId: p.eventId });
+    if (!snapshot || snapshot.status === 'deleted' || snapshot.status === 'cancelled') return { status: 'cancelled', reason: 'the event is gone' };
+    const cal = await db
+      .selectFrom('calendars as c')
+      .innerJoin('connections as k', 'k.id', 'c.connection_id')
+      .select(['c.provider_calendar_id', 'k.id', 'k.provider', 'k.therapist_id'])
+      .where('c.id', '=', p.calendarId)
+      .where('c.therapist_id', '=', action.therapist_id)
+      .executeTakeFirst();
+    if (!cal) return { status: 'cancelled', reason: 'the calendar is no longer connected' };
+    const connector = await connectors.calendarConnector({ id: cal.id, therapist_id: cal.therapist_id, provider: cal.provider });
+    const event = snapshot.payload as LiveEvent | null;
+    if (connector.writesNotifyAttendees && event?.organizer?.self !== false && (event?.attendees ?? []).some((a) => !a.self)) {
+      // A write to an invite the therapist sends would reach the client as an update (API-NOTES,
+      // Microsoft): the appointments row is our mark for such events.
+      return { status: 'done', outcome: { markedIn: 'store' } };
+    }
+    try {
+      // A retry may follow a write whose answer was lost: read first, write only if it is not there.
+      if (recovering || action.attempts > 1) {
+        if ((await connector.getTag(cal.provider_calendar_id, p.eventId, TAG_OURS)) === p.appointmentId) {
+          return { status: 'done', externalRef: p.eventId, outcome: { markedIn: 'event', found: true } };
+        }
+      }
+      await connector.setTag(cal.provider_calendar_id, p.eventId, TAG_OURS, p.appointmentId);
+    } catch (err) {
+      if (err instanceof NotFound) return { status: 'cancelled', reason: 'the event is gone' };
+      throw err;
+    }
+    return { status: 'done', externalRef: p.eventId, outcome: { markedIn: 'event' } };
+  },
+};

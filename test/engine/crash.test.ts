@@ -1,0 +1,209 @@
+// The reliability harness with real crashes: the product runs as its own process (`node
+// dist/src/server.js`, the tick endpoint driven by the test, its clock a file the test writes) and is
+// killed with SIGKILL at 50 seeded points of its platform calls (before a request takes effect, or
+// after it took effect and before its answer arrives), during syncs and during actions. After each
+// kill it is started again; the week must end with the clean run's facts and actions, each tag written once.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { DateTime } from 'luxon';
+import { afterAll, describe, expect, inject, test } from 'vitest';
+import { GOOGLE_SCOPES } from '../../connectors/google/oauth.js';
+import { openApp } from '../../src/app.js';
+import { ManualClock } from '../../src/clock.js';
+import { completeGoogleConnect } from '../../src/engine/connect.js';
+import { platformConnectors } from '../../src/engine/platforms.js';
+import { silentLogger } from '../../src/log.js';
+import { databaseUrl } from '../../src/store/provision.js';
+import pg from 'pg';
+import { startGoogleEmulator } from '../emulators/google/server.js';
+import { newTestDbName, testBackends } from '../helpers/db.js';
+import { googleEnv, REDIRECT } from '../helpers/google.js';
+import { googleDriver, practiceWeek, rng, runResult, type Step } from './practice-life.js';
+import { googleWorld, play } from './world.js';
+
+const SEED = Number(process.env['SK_HARNESS_SEED'] ?? 20261126);
+const KILLS = 50;
+const FROM = '2026-03-02T07:00:00-05:00';
+const END = DateTime.fromISO(FROM).plus({ days: 8 }).toUTC().toISO()!;
+const LEASE_MS = 5 * 60_000;
+const TOKEN = crypto.randomBytes(24).toString('base64url');
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+for (const backend of testBackends()) {
+  describe(`engine crashes on google [${backend}] (seed ${SEED})`, () => {
+    const steps: Step[] = practiceWeek(SEED, { therapists: 1, clientsPer: 8, from: FROM, steps: 40 });
+    const cleanups: (() => Promise<void>)[] = [];
+    afterAll(async () => {
+      for (const c of cleanups.reverse()) await c();
+    });
+
+    test(`killed with SIGKILL at ${KILLS} seeded points, it converges to the clean run with nothing done twice`, { timeout: 900_000 }, async () => {
+      console.log(`engine crash harness: seed ${SEED} (set SK_HARNESS_SEED to replay)`);
+      // The clean run, in-process, gives the result to reach and how many platform calls it took.
+      const clean = await googleWorld({ backend, clock: new ManualClock(FROM), therapists: 1 });
+      cleanups.push(() => clean.close());
+      await play(clean, steps, END, rng(SEED + 7));
+      const expected = await runResult(clean.store.db, clean.driver);
+      const cleanCalls = clean.emu.requests.filter((r) => r.path.startsWith('/calendar/v3/')).length;
+
+      // The crash run: the emulator here, the product in a child process.
+      const clock = new ManualClock(FROM);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-crash-'));
+      const clockFile = path.join(dir, 'clock');
+      const setClock = (iso: string) => {
+        clock.set(iso);
+        fs.writeFileSync(`${clockFile}.tmp`, clock.now().toISO()!);
+        fs.renameSync(`${clockFile}.tmp`, clockFile);
+      };
+      setClock(FROM);
+      const emu = await startGoogleEmulator({ clock });
+      cleanups.push(() => emu.close());
+      const port = await freePort();
+      const env: Record<string, string> = {
+        ...googleEnv(emu),
+        PATH: process.env['PATH'] ?? '',
+        PORT: String(port),
+        SESSIONKEEPER_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        SESSIONKEEPER_KEY: crypto.randomBytes(32).toString('base64'),
+        SESSIONKEEPER_CLOCK_FILE: clockFile,
+        SESSIONKEEPER_WORKER: 'off',
+        SESSIONKEEPER_TICK_TOKEN: TOKEN,
+        SESSIONKEEPER_LOG_LEVEL: 'error',
+      };
+      if (backend === 'pglite') env['SESSIONKEEPER_DATA_DIR'] = path.join(dir, 'data');
+      else {
+        const name = newTestDbName();
+        const admin = new pg.Client({ connectionString: process.env['TEST_DATABASE_URL'] });
+        await admin.connect();
+        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${inject('pgTemplate')!}`);
+        await admin.end();
+        env['DATABASE_URL'] = databaseUrl(process.env['TEST_DATABASE_URL']!, name);
+      }
+
+      // The therapist connects (through the product's own code, before the server runs).
+      const setup = await openApp({ env, clock, log: silentLogger, command: 'test setup' });
+      emu.addAccount({ sub: 'sub-0', email: 'dr0@practice.example' });
+      emu.addCalendar('sub-0', { id: 'dr0@practice.example', summary: 'Practice', timeZone: 'America/New_York', primary: true });
+      const connected = await completeGoogleConnect(setup.store, setup.config, platformConnectors(setup.config, setup.store), emu.authorize('sub-0', [...GOOGLE_SCOPES], REDIRECT));
+      await setup.store.db.updateTable('calendars').set({ role: 'practice' }).where('connection_id', '=', connected.connectionId).execute();
+      await setup.close();
+
+      let child: ChildProcess | undefined;
+      const startTimes: number[] = [];
+      const start = async () => {
+        const t0 = performance.now();
+        const c = spawn(process.execPath, ['dist/src/server.js'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        child = c;
+        for (let i = 0; ; i++) {
+          if (c.exitCode !== null) throw new Error(`the server exited at start: ${stderr}`);
+          const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+          if (ok) {
+            startTimes.push(performance.now() - t0);
+            return;
+          }
+          if (i > 600) throw new Error(`the server did not start: ${stderr}`);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      };
+      const killed = async () => {
+        const c = child!;
+        if (c.exitCode === null && c.signalCode === null) {
+          const exited = new Promise((r) => c.once('exit', r));
+          c.kill('SIGKILL');
+          await exited;
+        }
+      };
+      cleanups.push(async () => {
+        if (child && child.exitCode === null) child.kill('SIGKILL');
+      });
+
+      // Seeded kill points: after a seeded number of platform calls (1 to 4), the next one, before
+      // it takes effect or after; 50 times.
+      const r = rng(SEED + 3);
+      const gap = () => 1 + Math.floor(r() * 4);
+      let nextKill = gap();
+      let phaseOf: 'before' | 'after' = r() < 0.5 ? 'before' : 'after';
+      let calls = 0;
+      let kills = 0;
+      let down = false;
+      const during = new Map<string, number>();
+      emu.setRequestHook(async ({ seq, method, phase }) => {
+        if (phase === 'before') calls = seq;
+        if (down || kills >= KILLS || seq !== nextKill || phase !== phaseOf) return;
+        nextKill = seq + gap();
+        phaseOf = r() < 0.5 ? 'before' : 'after';
+        kills++;
+        const what = method === 'PATCH' ? 'action' : method === 'GET' ? 'sync or check' : method;
+        during.set(what, (during.get(what) ?? 0) + 1);
+        down = true;
+        await killed();
+        return 'drop';
+      });
+
+      /** POST /tick until nothing is due before `untilMs`; a crash restarts the server after its leases ran out. */
+      const drain = async (untilMs: number) => {
+        for (;;) {
+          if (down) {
+            setClock(new Date(clock.now().toMillis() + LEASE_MS + 1000).toISOString());
+            down = false;
+            await start();
+          }
+          await emu.settled();
+          const res = await fetch(`http://127.0.0.1:${port}/tick`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }).catch(() => undefined);
+          if (!res || res.status !== 200) {
+            if (!down) throw new Error(`tick failed without a kill: ${res ? res.status : 'no answer'}`);
+            continue;
+          }
+          const report = (await res.json()) as { synced: number; presumed: number; actions: { claimed: number }; nextDueAt: string | null };
+          await emu.settled();
+          if (report.synced + report.presumed + report.actions.claimed > 0) continue;
+          const next = report.nextDueAt ? Date.parse(report.nextDueAt) : null;
+          if (next === null || next > untilMs) return;
+          if (next > clock.now().toMillis()) setClock(new Date(next).toISOString());
+        }
+      };
+
+      await start();
+      const driver = googleDriver(emu, ['dr0@practice.example']);
+      for (let i = 0; i < steps.length; i++) {
+        const at = Math.max(Date.parse(steps[i]!.at), clock.now().toMillis());
+        setClock(new Date(at).toISOString());
+        for (const op of steps[i]!.ops) driver.apply(op);
+        await drain(i + 1 < steps.length ? Date.parse(steps[i + 1]!.at) - 1 : Date.parse(END));
+      }
+      setClock(END);
+      await drain(Date.parse(END));
+      emu.setRequestHook(null);
+      child!.kill('SIGTERM');
+      await new Promise((r) => child!.once('exit', r));
+
+      const after = await openApp({ env, clock, log: silentLogger, command: 'test check' });
+      cleanups.push(() => after.close());
+      startTimes.sort((a, b) => a - b);
+      console.log(`crash harness: server start median ${Math.round(startTimes[startTimes.length >> 1]!)} ms, max ${Math.round(startTimes.at(-1)!)} ms`);
+      console.log(`crash harness: ${kills} kills (${[...during].map(([k, n]) => `${n} during ${k}`).join(', ')}) over ${calls} platform calls; the clean run made ${cleanCalls}`);
+      expect(kills).toBe(KILLS);
+      expect(await runResult(after.store.db, driver)).toEqual(expected);
+      const writes = new Map<string, number>();
+      for (const q of emu.requests) {
+        if (q.method === 'PATCH' && ((q.status >= 200 && q.status < 300) || q.dropped === 'after')) writes.set(q.path, (writes.get(q.path) ?? 0) + 1);
+      }
+      expect(writes.size).toBeGreaterThan(0);
+      expect([...writes.values()].every((n) => n === 1)).toBe(true);
+    });
+  });
+}

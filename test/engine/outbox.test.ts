@@ -1,0 +1,147 @@
+// The outbox runner with plug-ins of its own: retries with backoff and Retry-After, a lost grant parks
+// the connection's actions (and they resume on reconnect), permanent errors stop with their reason, a
+// crash inside a call with no way to check becomes `unknown`, a bad payload fails clearly. And POST /tick.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { http as registerFunction } from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { expect, test } from 'vitest';
+import { z } from 'zod';
+import { Forbidden, NeedsReauth, RetryAfter } from '../../connectors/errors.js';
+import type { App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { actionBackoffMs, runDueActions, type ActionPlugin } from '../../src/engine/outbox.js';
+import type { ConnectorFactory } from '../../src/engine/platforms.js';
+import { createHandler } from '../../src/http.js';
+import { silentLogger } from '../../src/log.js';
+import { claimDueActions, enqueueAction, resumeConnectionActions } from '../../src/store/actions.js';
+import { createConnection } from '../../src/store/connections.js';
+import { createPractice, createTherapist } from '../../src/store/practices.js';
+import { forEachBackend } from '../helpers/db.js';
+
+const noConnectors: ConnectorFactory = {
+  calendarConnector: () => Promise.reject(new Error('no platform in this test')),
+};
+
+forEachBackend('outbox', (t) => {
+  let script: (Error | 'ok')[] = [];
+  const calls: string[] = [];
+  const flaky: ActionPlugin<{ n: number }> = {
+    kind: 'test_flaky',
+    payload: z.strictObject({ n: z.number() }),
+    onCrash: 'recover',
+    async run(p, r) {
+      calls.push(`${p.n}:${r.recovering ? 'recovering' : 'fresh'}`);
+      const next = script.shift() ?? 'ok';
+      if (next !== 'ok') throw next;
+      return { status: 'done', externalRef: `ref-${p.n}` };
+    },
+  };
+  const email: ActionPlugin<{ n: number }> = { kind: 'test_email', payload: z.strictObject({ n: z.number() }), onCrash: 'unknown', run: async () => ({ status: 'done' }) };
+  const deps = () => ({ store: t.store, connectors: noConnectors, log: silentLogger, plugins: [flaky as ActionPlugin, email as ActionPlugin], random: () => 0.5 });
+  const setup = async (name: string) => {
+    const now = t.store.now();
+    const practice = await createPractice(t.store.db, { name, now });
+    const therapist = await createTherapist(t.store.db, { practiceId: practice.id, identity: { provider: 'google', subject: `sub-${name}` }, now });
+    const connection = await createConnection(t.store.db, t.store.keyring, { therapistId: therapist.id, provider: 'google', accountSubject: `sub-${name}`, now });
+    const add = (kind: string, key: string, payload: Record<string, unknown>) => enqueueAction(t.store.db, { therapistId: therapist.id, connectionId: connection.id, kind, idempotencyKey: key, payload, notBefore: now, now });
+    const status = async (key: string) => t.store.db.selectFrom('actions').selectAll().where('idempotency_key', '=', key).executeTakeFirstOrThrow();
+    return { therapistId: therapist.id, connectionId: connection.id, add, status };
+  };
+
+  test('backoff doubles from 10 s with jitter, up to 6 h', () => {
+    expect(actionBackoffMs(1, () => 1)).toBe(10_000);
+    expect(actionBackoffMs(1, () => 0)).toBe(5_000);
+    expect(actionBackoffMs(4, () => 1)).toBe(80_000);
+    expect(actionBackoffMs(30, () => 1)).toBe(6 * 3_600_000);
+  });
+
+  test('transient failures retry later (Retry-After honoured); a permanent one stops with its reason', async () => {
+    const s = await setup('retry');
+    await s.add('test_flaky', 'flaky-1', { n: 1 });
+    script = [new RetryAfter(120, 'Google answered 429'), new RetryAfter(null, 'Google answered 503'), 'ok'];
+    expect((await runDueActions(deps(), 'w')).retried).toBe(1);
+    const first = await s.status('flaky-1');
+    expect(first.status).toBe('pending');
+    expect(first.next_attempt_at.getTime() - t.store.now().getTime()).toBe(120_000);
+    expect(first.last_error).toContain('429');
+    // Not due yet: nothing runs.
+    expect((await runDueActions(deps(), 'w')).claimed).toBe(0);
+    t.clock.advance({ seconds: 120 });
+    expect((await runDueActions(deps(), 'w')).retried).toBe(1);
+    expect((await s.status('flaky-1')).next_attempt_at.getTime() - t.store.now().getTime()).toBe(actionBackoffMs(2, () => 0.5));
+    t.clock.advance({ minutes: 1 });
+    expect((await runDueActions(deps(), 'w')).done).toBe(1);
+    expect(await s.status('flaky-1')).toMatchObject({ status: 'done', attempts: 3, external_ref: 'ref-1' });
+
+    await s.add('test_flaky', 'flaky-2', { n: 2 });
+    script = [new Forbidden('Google refused the call (403 insufficientPermissions): a scope or permission is missing')];
+    expect((await runDueActions(deps(), 'w')).failed).toBe(1);
+    expect(await s.status('flaky-2')).toMatchObject({ status: 'failed', last_error: expect.stringContaining('a scope or permission is missing') });
+  });
+
+  test('a lost grant parks the connection\'s actions and marks it; reconnecting resumes them', async () => {
+    const s = await setup('reauth');
+    const other = await setup('reauth-other');
+    await s.add('test_flaky', 'park-1', { n: 1 });
+    await s.add('test_flaky', 'park-2', { n: 2 });
+    await other.add('test_flaky', 'other-1', { n: 3 });
+    script = [new NeedsReauth('Google refused the refresh token (invalid_grant)')];
+    const report = await runDueActions(deps(), 'w');
+    expect(report.parked).toBeGreaterThanOrEqual(1);
+    expect((await s.status('park-1')).status).toBe('parked');
+    expect((await s.status('park-2')).status).toBe('parked');
+    // Only that connection: the other therapist's action ran.
+    expect((await other.status('other-1')).status).toBe('done');
+    const conn = await t.store.db.selectFrom('connections').select(['status', 'status_reason']).where('id', '=', s.connectionId).executeTakeFirstOrThrow();
+    expect(conn).toMatchObject({ status: 'needs_reauth', status_reason: expect.stringContaining('invalid_grant') });
+    await t.store.db.updateTable('connections').set({ status: 'ok' }).where('id', '=', s.connectionId).execute();
+    expect(await resumeConnectionActions(t.store.db, { therapistId: s.therapistId, connectionId: s.connectionId, now: t.store.now() })).toBe(2);
+    script = [];
+    expect((await runDueActions(deps(), 'w')).done).toBe(2);
+  });
+
+  test('a crash inside a call: a checkable action is run again as recovering; an email becomes unknown', async () => {
+    const s = await setup('crash');
+    await s.add('test_flaky', 'crash-1', { n: 7 });
+    await s.add('test_email', 'crash-mail', { n: 8 });
+    // A worker claims both and dies.
+    expect(await claimDueActions(t.store.db, { workerId: 'dead', now: t.store.now(), leaseMs: 60_000, limit: 10 })).toHaveLength(2);
+    expect((await runDueActions(deps(), 'w')).claimed).toBe(0);
+    t.clock.advance({ minutes: 2 });
+    calls.length = 0;
+    script = [];
+    const report = await runDueActions(deps(), 'w');
+    expect(report).toMatchObject({ done: 1, unknown: 1 });
+    expect(calls).toEqual(['7:recovering']);
+    expect(await s.status('crash-mail')).toMatchObject({ status: 'unknown', last_error: expect.stringContaining('may or may not have been done') });
+  });
+
+  test('a stored payload that is not valid fails with what is wrong', async () => {
+    const s = await setup('payload');
+    await s.add('test_flaky', 'bad-1', { n: 'seven' });
+    expect((await runDueActions(deps(), 'w')).failed).toBe(1);
+    expect((await s.status('bad-1')).last_error).toMatch(/not a valid test_flaky: n: .*number/);
+  });
+
+  test('POST /tick: closed without a token, 401 with a wrong one, the report with the right one', async () => {
+    const make = async (env: Record<string, string>) => {
+      const app: App = { config: loadConfig(env), clock: t.clock, log: silentLogger, store: t.store, opened: undefined as never, close: async () => undefined };
+      const name = `sk-tick-${Object.keys(env).length}`;
+      registerFunction(name, createHandler(app));
+      const server: http.Server = getTestServer(name);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+    };
+    const closed = await make({});
+    expect((await fetch(`${closed.url}/tick`, { method: 'POST' })).status).toBe(404);
+    await closed.close();
+    const open = await make({ SESSIONKEEPER_TICK_TOKEN: 'a-long-enough-secret-token' });
+    expect((await fetch(`${open.url}/tick`, { method: 'POST', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await fetch(`${open.url}/tick`, { method: 'GET' })).status).toBe(405);
+    const ok = await fetch(`${open.url}/tick`, { method: 'POST', headers: { authorization: 'Bearer a-long-enough-secret-token' } });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ synced: 0, presumed: 0, actions: { claimed: expect.any(Number) }, nextDueAt: null });
+    await open.close();
+  });
+});
