@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Logger } from '../log.js';
-import { claimDueActions, completeAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
+import { claimDueActions, completeAction, enqueueAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { setConnectionStatus } from '../store/connections.js';
 import type { Database } from '../store/schema.js';
@@ -46,6 +46,12 @@ export interface ActionPlugin<P = unknown> {
   onCrash: 'recover' | 'unknown';
   /** The actions the round's facts cause, recorded in the facts' transaction. */
   plan?(facts: readonly Fact[], ctx: TherapistContext): PlannedAction[];
+  /**
+   * Work that falls due with time rather than with a fact (a reminder 48 hours before a session):
+   * asked at every tick, from the current state, so a moved or cancelled session never leaves a
+   * stale job behind. Keys make asking again harmless.
+   */
+  due?(store: Store, now: Date): Promise<(PlannedAction & { therapistId: string })[]>;
   run(payload: P, run: ActionRun): Promise<ActionResult>;
 }
 
@@ -76,6 +82,20 @@ export interface OutboxReport {
   unknown: number;
   parked: number;
   cancelled: number;
+}
+
+/** Asks each plug-in for the work that is due now and records it (once per key); returns how many were new. */
+export async function recordDueWork(deps: OutboxDeps): Promise<number> {
+  let created = 0;
+  const now = deps.store.now();
+  for (const plugin of deps.plugins) {
+    if (!plugin.due) continue;
+    for (const p of await plugin.due(deps.store, now)) {
+      const made = await enqueueAction(deps.store.db, { therapistId: p.therapistId, connectionId: p.connectionId, kind: p.kind, idempotencyKey: p.key, payload: p.payload, notBefore: p.notBefore ?? now, now, factKey: p.factKey });
+      if (made.created) created++;
+    }
+  }
+  return created;
 }
 
 /** Claims and carries out due actions until none is due (or `max` were claimed). */

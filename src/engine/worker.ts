@@ -10,7 +10,7 @@ import { claimSyncRequests, finishSyncRequest, releaseSyncRequest, requestSync }
 import type { Store } from '../store/store.js';
 import { upkeepChannels } from './channels.js';
 import { applyFacts } from './facts.js';
-import { runDueActions, type ActionPlugin, type OutboxReport } from './outbox.js';
+import { recordDueWork, runDueActions, type ActionPlugin, type OutboxReport } from './outbox.js';
 import { defaultPlugins } from './plugins.js';
 import type { ConnectorFactory } from './platforms.js';
 import { recordSyncError, syncCalendar, type SyncOutcome } from './sync.js';
@@ -95,6 +95,8 @@ export interface TickReport {
   reconcileQueued: number;
   synced: number;
   presumed: number;
+  /** Actions that fell due with time (plug-ins' `due`), recorded this tick. */
+  dueRecorded: number;
   actions: OutboxReport;
   /** When something is next due (a retry, a presumption, a lost lease), for a scheduler that sleeps. */
   nextDueAt: string | null;
@@ -142,8 +144,9 @@ export async function runDueWork(deps: WorkerDeps, workerId: string): Promise<Om
     if (n.claimed === 0) break;
   }
   const presumed = await presumeDue(deps);
+  const dueRecorded = await recordDueWork(outboxDeps(deps));
   const actions = await runDueActions(outboxDeps(deps), workerId);
-  return { synced, presumed, actions };
+  return { synced, presumed, dueRecorded, actions };
 }
 
 function outboxDeps(deps: WorkerDeps) {

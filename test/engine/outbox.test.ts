@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { Forbidden, NeedsReauth, RetryAfter } from '../../connectors/errors.js';
 import type { App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { actionBackoffMs, runDueActions, type ActionPlugin } from '../../src/engine/outbox.js';
+import { actionBackoffMs, recordDueWork, runDueActions, type ActionPlugin } from '../../src/engine/outbox.js';
 import type { ConnectorFactory } from '../../src/engine/platforms.js';
 import { createHandler } from '../../src/http.js';
 import { silentLogger } from '../../src/log.js';
@@ -117,6 +117,38 @@ forEachBackend('outbox', (t) => {
     expect(await s.status('crash-mail')).toMatchObject({ status: 'unknown', last_error: expect.stringContaining('may or may not have been done') });
   });
 
+  test('work due with time: asked at each tick from state, recorded once per key, carried out once', async () => {
+    const s = await setup('due');
+    let asked = 0;
+    const ran: number[] = [];
+    const daily: ActionPlugin<{ day: string }> = {
+      kind: 'test_daily',
+      payload: z.strictObject({ day: z.string() }),
+      onCrash: 'recover',
+      async due(store, now) {
+        asked++;
+        // Due from state: one per day once 09:00 UTC has passed, nothing scheduled ahead.
+        if (now.getUTCHours() < 9) return [];
+        const day = now.toISOString().slice(0, 10);
+        return [{ therapistId: s.therapistId, kind: 'test_daily', key: `test_daily:${s.therapistId}:${day}`, factKey: null, connectionId: s.connectionId, payload: { day } }];
+      },
+      async run() {
+        ran.push(asked);
+        return { status: 'done' };
+      },
+    };
+    const d = { ...deps(), plugins: [daily as ActionPlugin] };
+    t.clock.set('2026-03-10T08:00:00Z');
+    expect(await recordDueWork(d)).toBe(0);
+    t.clock.set('2026-03-10T09:30:00Z');
+    expect(await recordDueWork(d)).toBe(1);
+    expect(await recordDueWork(d)).toBe(0);
+    expect((await runDueActions(d, 'w')).done).toBe(1);
+    expect(await recordDueWork(d)).toBe(0);
+    expect((await runDueActions(d, 'w')).claimed).toBe(0);
+    expect(ran).toHaveLength(1);
+  });
+
   test('a stored payload that is not valid fails with what is wrong', async () => {
     const s = await setup('payload');
     await s.add('test_flaky', 'bad-1', { n: 'seven' });
@@ -141,7 +173,7 @@ forEachBackend('outbox', (t) => {
     expect((await fetch(`${open.url}/tick`, { method: 'GET' })).status).toBe(405);
     const ok = await fetch(`${open.url}/tick`, { method: 'POST', headers: { authorization: 'Bearer a-long-enough-secret-token' } });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toMatchObject({ synced: 0, presumed: 0, actions: { claimed: expect.any(Number) }, nextDueAt: null });
+    expect(await ok.json()).toMatchObject({ synced: 0, presumed: 0, dueRecorded: 0, actions: { claimed: expect.any(Number) } });
     await open.close();
   });
 });
