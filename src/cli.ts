@@ -1,5 +1,6 @@
 // The operator's command line: `sessionkeeper <command>`. Each command is a function of its
 // arguments and an output pair, so tests run it in-process; errors print one line, never a stack.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -303,7 +304,7 @@ const commands: Record<string, Command> = {
       return withApp(io, 'sessionkeeper tick', async (app) => {
         const report = await tick(
           { store: app.store, connectors: platformConnectors(app.config, app.store), log: app.log, clock: app.clock, publicUrl: app.config.publicUrl },
-          `cli-${process.pid}`,
+          `cli-${randomUUID().slice(0, 8)}`,
         );
         if (values['json']) io.stdout(JSON.stringify(report));
         else {

@@ -69,10 +69,10 @@ export async function therapistContext(db: Kysely<Database>, therapistId: string
 export async function applyFacts(
   trx: Kysely<Database>,
   keyring: Keyring,
-  input: { therapistId: string; items: readonly CalendarItem[]; at: Date; plugins: readonly ActionPlugin[] },
+  input: { therapistId: string; items: readonly CalendarItem[]; at: Date; plugins: readonly ActionPlugin[]; refresh?: boolean },
 ): Promise<FactsResult> {
   const { therapistId, at } = input;
-  if (input.items.length === 0) {
+  if (input.items.length === 0 && !input.refresh) {
     // Nothing new and no session ended: the ledger is not even read (an idle sync stays cheap).
     const due = await trx.selectFrom('ledgers').select('next_presume_at').where('therapist_id', '=', therapistId).executeTakeFirst();
     if (!due?.next_presume_at || due.next_presume_at > at) return { transitions: [], actions: 0, signalsOpened: 0, signalsCleared: 0 };
@@ -86,14 +86,15 @@ export async function applyFacts(
   const ledger = restoreLedger(keyring.decrypt(row.state, LEDGER));
   const ctx = await therapistContext(trx, therapistId);
   const atIso = at.toISOString();
+  // What the appointments table shows of each session, before the round: a row is written for every
+  // session whose picture changed (a series ended cancels sessions no item named; a longer session
+  // changes without a transition).
+  const before = new Map<string, string>();
+  for (const a of ledger.appointments.values()) if (a.decision.appointment) before.set(a.key, rowSignature(a));
   const transitions = input.items.length > 0 ? applyRound(ledger, { at: atIso, items: input.items }, ctx.ledger) : presumeUntil(ledger, atIso, ctx.ledger);
-
-  // What to write: every appointment a transition names, and every session an item touched (its
-  // times may change without a transition, e.g. a longer session).
   const touched = new Set<string>(transitions.map((t) => t.appointment));
-  for (const item of input.items) {
-    const key = ledger.byEvent.get(`${item.calendarId}/${item.eventId}`);
-    if (key && ledger.appointments.get(key)?.decision.appointment) touched.add(key);
+  for (const a of ledger.appointments.values()) {
+    if ((a.decision.appointment || before.has(a.key)) && before.get(a.key) !== rowSignature(a)) touched.add(a.key);
   }
   const clientIds = await upsertClients(trx, keyring, therapistId, [...touched].map((k) => ledger.appointments.get(k)!), at);
   const appointmentIds = await upsertAppointments(trx, therapistId, [...touched].map((k) => ledger.appointments.get(k)!), clientIds, at);
@@ -129,7 +130,9 @@ export async function applyFacts(
     }
   }
 
-  const signals = transitions.length > 0 ? await refreshSignals(trx, keyring, ledger, ctx, at) : { opened: 0, cleared: 0 };
+  // Signals change with facts and with time (not rebooked N days after a session): worked out
+  // again whenever the ledger is read, which a tick does at least daily (presumeDue).
+  const signals = await refreshSignals(trx, keyring, ledger, ctx, at);
 
   const next = nextPresumeMs(ledger, ctx.ledger);
   await trx
@@ -156,6 +159,11 @@ function toNewAction(therapistId: string, p: PlannedAction, now: Date) {
 function storedDetail(t: Transition): Record<string, unknown> {
   const { reasons: _reasons, ...rest } = t.detail as { reasons?: unknown };
   return rest;
+}
+
+/** The fields of an appointments row, to tell whether a round changed it. */
+function rowSignature(a: AppointmentState): string {
+  return `${appointmentStatus(a)}|${a.calendarId}|${a.eventId}|${a.startMs}|${a.endMs}|${a.client?.key ?? ''}|${a.decision.type ?? ''}|${a.zone}`;
 }
 
 function appointmentStatus(a: AppointmentState): string {
@@ -292,7 +300,8 @@ async function refreshSignals(trx: Kysely<Database>, keyring: Keyring, ledger: L
           recorded_at: at,
         })),
       )
-      .onConflict((oc) => oc.column('key').doNothing())
+      // True again after it was cleared (a no-show mark removed, then put back): open again.
+      .onConflict((oc) => oc.column('key').doUpdateSet({ cleared_at: null, recorded_at: at }))
       .execute();
   }
   const gone = open.filter((o) => !current.has(o.key)).map((o) => o.id);

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Logger } from '../log.js';
-import { claimDueActions, completeAction, enqueueAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
+import { claimDueActions, completeAction, enqueueAction, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { setConnectionStatus } from '../store/connections.js';
 import type { Database } from '../store/schema.js';
@@ -61,6 +61,8 @@ export interface OutboxDeps {
   log: Logger;
   plugins: readonly ActionPlugin[];
   random?: () => number;
+  /** Asked between actions: the process is shutting down, leave the rest for later. */
+  stopping?: () => boolean;
 }
 
 const LEASE_MS = 5 * 60_000;
@@ -107,7 +109,15 @@ export async function runDueActions(deps: OutboxDeps, workerId: string, opts: { 
     const claims = await claimDueActions(deps.store.db, { workerId, now: deps.store.now(), leaseMs: LEASE_MS, limit: Math.min(opts.batch ?? 20, max - report.claimed), kinds: [...byKind.keys()] });
     if (claims.length === 0) break;
     report.claimed += claims.length;
-    for (const action of claims) await runOne(deps, byKind.get(action.kind)!, action, workerId, report);
+    for (const action of claims) {
+      if (deps.stopping?.()) {
+        // Back in line at once: nothing was started.
+        await retryAction(deps.store.db, { id: action.id, workerId, now: deps.store.now(), retryAt: deps.store.now(), error: action.last_error ?? 'put back: the process was stopping' });
+        continue;
+      }
+      await runOne(deps, byKind.get(action.kind)!, action, workerId, report);
+    }
+    if (deps.stopping?.()) break;
   }
   return report;
 }
@@ -124,7 +134,13 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
     report.failed++;
     return;
   }
-  const recovering = action.claimed_from === 'running';
+  // A lost lease whose holder never started the call is a plain retry; one it started may have happened.
+  const recovering = action.claimed_from === 'running' && action.prior_start !== null;
+  if (recovering && action.attempts > MAX_ATTEMPTS) {
+    await failAction(db, { ...ids, error: `gave up: the process stopped inside this action ${action.attempts - 1} times` });
+    report.failed++;
+    return;
+  }
   if (recovering && plugin.onCrash === 'unknown') {
     // It may have happened: the platform has no key to ask by, and doing it twice is worse.
     await markActionUnknown(db, { ...ids, reason: 'the process stopped inside the call: it may or may not have been done' });
@@ -135,16 +151,20 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
   if (action.connection_id) {
     const conn = await db.selectFrom('connections').select('status').where('id', '=', action.connection_id).executeTakeFirst();
     if (conn && conn.status !== 'ok') {
-      await parkConnectionActions(db, { therapistId: action.therapist_id, connectionId: action.connection_id, now, reason: `the connection ${conn.status === 'revoked' ? 'was revoked' : 'needs the therapist to connect again'}` });
+      await parkConnectionActions(db, { therapistId: action.therapist_id, connectionId: action.connection_id, now, reason: `the connection ${conn.status === 'revoked' ? 'was revoked' : 'needs the therapist to connect again'}`, held: { id: action.id, workerId } });
       report.parked++;
       return;
     }
   }
+  if (!(await startAction(db, { id: action.id, workerId, now, leaseMs: LEASE_MS }))) {
+    log.warn(where, 'another worker took the action over before it started; left to it');
+    return;
+  }
   try {
     const result = await plugin.run(parsed.data, { store, connectors: deps.connectors, log, now, action, recovering });
     if (result.status === 'done') {
-      await completeAction(db, { ...ids, now: store.now(), externalRef: result.externalRef ?? null, outcome: result.outcome });
-      report.done++;
+      if (await completeAction(db, { ...ids, now: store.now(), externalRef: result.externalRef ?? null, outcome: result.outcome })) report.done++;
+      else log.warn(where, 'done, but another worker had taken the action over (its lease ran out): it will check before doing it again');
     } else {
       await settleCancelled(db, { ...ids, now: store.now(), reason: result.reason });
       report.cancelled++;
@@ -153,11 +173,16 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
     const message = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500);
     const later = store.now();
     if (err instanceof NeedsReauth) {
-      const parked = action.connection_id ? await parkConnectionActions(db, { therapistId: action.therapist_id, connectionId: action.connection_id, now: later, reason: message }) : 0;
+      let parked = 0;
       if (action.connection_id) {
-        // The therapist sees it where they see the connection (status, the add-ons); the operator in `status`.
-        await setConnectionStatus(db, { therapistId: action.therapist_id, connectionId: action.connection_id }, 'needs_reauth', message, later);
-        await audit(db, { at: later, therapistId: action.therapist_id, actor: 'system', action: 'update', subjectType: 'connection', subjectId: action.connection_id, detail: { status: 'needs_reauth', parkedActions: parked } });
+        const ref = { therapistId: action.therapist_id, connectionId: action.connection_id };
+        parked = await store.transaction(async (trx) => {
+          const n = await parkConnectionActions(trx, { ...ref, now: later, reason: message, held: { id: action.id, workerId } });
+          // The therapist sees it where they see the connection (status, the add-ons); the operator in `status`.
+          await setConnectionStatus(trx, ref, 'needs_reauth', message, later);
+          await audit(trx, { at: later, therapistId: action.therapist_id, actor: 'system', action: 'update', subjectType: 'connection', subjectId: action.connection_id, detail: { status: 'needs_reauth', parkedActions: n } });
+          return n;
+        });
       } else {
         await failAction(db, { ...ids, now: later, error: message });
       }

@@ -65,7 +65,8 @@ export const tagSessionPlugin: ActionPlugin<TagPayload> = {
     }
     try {
       // A retry may follow a write whose answer was lost: read first, write only if it is not there.
-      if (recovering || action.attempts > 1) {
+      // (and after an operator's retry, which keeps the last error).
+      if (recovering || action.attempts > 1 || action.last_error !== null) {
         if ((await connector.getTag(cal.provider_calendar_id, p.eventId, TAG_OURS)) === p.appointmentId) {
           return { status: 'done', externalRef: p.eventId, outcome: { markedIn: 'event', found: true } };
         }

@@ -109,7 +109,7 @@ export interface TickReport {
  * carried out. What `sessionkeeper tick` and POST /tick run for a deployment that scales to zero,
  * and what the in-process worker runs on its interval.
  */
-export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: boolean } = {}): Promise<TickReport> {
+export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: boolean; stopping?: () => boolean } = {}): Promise<TickReport> {
   const started = performance.now();
   let channels: TickReport['channels'] = null;
   let reconcileQueued = 0;
@@ -117,7 +117,7 @@ export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: 
     if (deps.publicUrl) channels = await upkeepChannels(deps.store, deps.connectors, { publicUrl: deps.publicUrl, log: deps.log });
     reconcileQueued = await queueReconciliation(deps.store);
   }
-  const work = await runDueWork(deps, workerId);
+  const work = await runDueWork(deps, workerId, opts.stopping);
   const next = await nextDueAt(deps.store);
   return { channels, reconcileQueued, ...work, nextDueAt: next?.toISOString() ?? null, ms: Math.round((performance.now() - started) * 10) / 10 };
 }
@@ -136,21 +136,18 @@ export async function nextDueAt(store: Store): Promise<Date | null> {
 }
 
 /** Syncs, presumptions and actions until nothing more is due now. */
-export async function runDueWork(deps: WorkerDeps, workerId: string): Promise<Omit<TickReport, 'channels' | 'reconcileQueued' | 'nextDueAt' | 'ms'>> {
+export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: () => boolean = () => false): Promise<Omit<TickReport, 'channels' | 'reconcileQueued' | 'nextDueAt' | 'ms'>> {
   let synced = 0;
-  for (;;) {
+  while (!stopping()) {
     const n = await runQueuedSyncs(deps, workerId);
     synced += n.claimed;
     if (n.claimed === 0) break;
   }
-  const presumed = await presumeDue(deps);
-  const dueRecorded = await recordDueWork(outboxDeps(deps));
-  const actions = await runDueActions(outboxDeps(deps), workerId);
+  const outbox = { store: deps.store, connectors: deps.connectors, log: deps.log, plugins: deps.plugins ?? defaultPlugins, stopping };
+  const presumed = stopping() ? 0 : await presumeDue(deps);
+  const dueRecorded = stopping() ? 0 : await recordDueWork(outbox);
+  const actions = await runDueActions(outbox, workerId);
   return { synced, presumed, dueRecorded, actions };
-}
-
-function outboxDeps(deps: WorkerDeps) {
-  return { store: deps.store, connectors: deps.connectors, log: deps.log, plugins: deps.plugins ?? defaultPlugins };
 }
 
 /**
@@ -158,13 +155,27 @@ function outboxDeps(deps: WorkerDeps) {
  * next end has passed take a round with no items. Returns how many transitions that made.
  */
 export async function presumeDue(deps: WorkerDeps, limit = 100): Promise<number> {
-  const { store } = deps;
+  const { store, log } = deps;
   const now = store.now();
-  const due = await store.db.selectFrom('ledgers').select('therapist_id').where('next_presume_at', '<=', now).orderBy('next_presume_at').limit(limit).execute();
+  // Also each ledger not looked at for a day: risk signals become true with time alone.
+  const stale = new Date(now.getTime() - RECONCILE_EVERY_MS);
+  const due = await store.db
+    .selectFrom('ledgers')
+    .select('therapist_id')
+    .where((eb) => eb.or([eb('next_presume_at', '<=', now), eb('updated_at', '<', stale)]))
+    .orderBy('next_presume_at')
+    .limit(limit)
+    .execute();
   let made = 0;
   for (const { therapist_id } of due) {
-    const facts = await store.transaction((trx) => applyFacts(trx, store.keyring, { therapistId: therapist_id, items: [], at: now, plugins: deps.plugins ?? defaultPlugins }));
-    made += facts.transitions.length;
+    try {
+      const facts = await store.transaction((trx) => applyFacts(trx, store.keyring, { therapistId: therapist_id, items: [], at: now, plugins: deps.plugins ?? defaultPlugins, refresh: true }));
+      made += facts.transitions.length;
+    } catch (err) {
+      // One therapist's trouble must not hold up the others: look again in an hour.
+      log.error({ err, therapistId: therapist_id }, 'presuming attendance failed; will look again');
+      await store.db.updateTable('ledgers').set({ next_presume_at: new Date(now.getTime() + 3_600_000), updated_at: now }).where('therapist_id', '=', therapist_id).execute();
+    }
   }
   return made;
 }
@@ -213,11 +224,12 @@ export class EngineWorker {
         // Upkeep reads the store each minute; only a renewal calls a platform.
         const upkeep = nowMs - this.#lastUpkeepMs >= UPKEEP_EVERY_MS;
         if (upkeep) this.#lastUpkeepMs = nowMs;
-        let report = await tick(this.deps, this.id, { upkeep });
+        const stopping = () => this.#stopped;
+        let report = await tick(this.deps, this.id, { upkeep, stopping });
         this.onRound?.(report);
         while (this.#again && !this.#stopped) {
           this.#again = false;
-          report = await tick(this.deps, this.id, { upkeep: false });
+          report = await tick(this.deps, this.id, { upkeep: false, stopping });
           this.onRound?.(report);
         }
       } catch (err) {
@@ -248,6 +260,9 @@ export async function queueCatchUp(store: Store): Promise<number> {
     .select('c.id')
     .where('c.role', '<>', 'ignored')
     .where('k.status', '=', 'ok')
+    // Synced in the last two minutes (another instance is up, or a cold start under a scheduler
+    // that ticks each minute): nothing can have been missed.
+    .where((eb) => eb.or([eb('c.last_sync_at', 'is', null), eb('c.last_sync_at', '<', new Date(now.getTime() - 120_000))]))
     .execute();
   for (const c of rows) await requestSync(store.db, { calendarId: c.id, reason: 'startup', now });
   return rows.length;
@@ -266,6 +281,8 @@ export async function queueReconciliation(store: Store): Promise<number> {
     .where('c.role', '<>', 'ignored')
     .where('k.status', '=', 'ok')
     .where((eb) => eb.or([eb('c.last_sync_at', 'is', null), eb('c.last_sync_at', '<', new Date(now.getTime() - RECONCILE_EVERY_MS))]))
+    // A calendar failing for good (gone, no longer shared) is tried again hourly, not every minute.
+    .where((eb) => eb.or([eb('c.last_error_at', 'is', null), eb('c.last_error_at', '<', new Date(now.getTime() - 3_600_000))]))
     // One already waiting (perhaps backing off after failures) is left as it is.
     .where(({ not, exists, selectFrom }) => not(exists(selectFrom('sync_requests as r').select('r.calendar_id').whereRef('r.calendar_id', '=', 'c.id'))))
     .execute();

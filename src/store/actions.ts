@@ -42,6 +42,8 @@ export async function enqueueAction(db: Kysely<Database>, input: NewActionInput)
 export interface ClaimedAction extends Action {
   /** "pending" normally; "running" when a worker died holding it (its lease ran out). */
   claimed_from: 'pending' | 'running';
+  /** When the worker that died had started the call (null: it never started it; nothing to check). */
+  prior_start: Date | null;
 }
 
 /**
@@ -58,9 +60,9 @@ export async function claimDueActions(
   const result = await sql<ClaimedAction>`
     UPDATE actions AS a
     SET status = 'running', attempts = a.attempts + 1, lease_expires_at = ${lease},
-        claimed_by = ${opts.workerId}, updated_at = ${opts.now}
+        claimed_by = ${opts.workerId}, started_at = NULL, updated_at = ${opts.now}
     FROM (
-      SELECT id, status AS claimed_from FROM actions
+      SELECT id, status AS claimed_from, CASE WHEN status = 'running' THEN started_at END AS prior_start FROM actions
       WHERE ((status = 'pending' AND next_attempt_at <= ${opts.now})
           OR (status = 'running' AND lease_expires_at <= ${opts.now}))
         ${kindFilter}
@@ -69,7 +71,7 @@ export async function claimDueActions(
       FOR UPDATE SKIP LOCKED
     ) AS due
     WHERE a.id = due.id
-    RETURNING a.*, due.claimed_from`.execute(db);
+    RETURNING a.*, due.claimed_from, due.prior_start`.execute(db);
   return result.rows;
 }
 
@@ -81,6 +83,14 @@ function held(db: Kysely<Database>, id: string, workerId: string) {
 async function settle(query: ReturnType<typeof held>): Promise<boolean> {
   const result = await query.executeTakeFirst();
   return result.numUpdatedRows > 0n;
+}
+
+/**
+ * Marks the call as started, renewing the lease: a batch claimed together is started one by one, and
+ * each gets its full lease. False when this worker no longer holds it (do not run it then).
+ */
+export async function startAction(db: Kysely<Database>, input: { id: string; workerId: string; now: Date; leaseMs: number }): Promise<boolean> {
+  return settle(held(db, input.id, input.workerId).set({ started_at: input.now, lease_expires_at: new Date(input.now.getTime() + input.leaseMs), updated_at: input.now }));
 }
 
 /** Done; returns false if this worker no longer held it (another took it over after a lost lease). */
@@ -128,14 +138,23 @@ export function markActionUnknown(db: Kysely<Database>, input: { id: string; wor
   );
 }
 
-/** Parks every waiting action of a connection (its grant is gone); returns how many. */
-export async function parkConnectionActions(db: Kysely<Database>, input: { therapistId: string; connectionId: string; now: Date; reason: string }): Promise<number> {
+/**
+ * Parks the waiting actions of a connection (its grant is gone), and the one this worker holds when
+ * given; returns how many. Actions other workers are running finish (or fail) on their own.
+ */
+export async function parkConnectionActions(
+  db: Kysely<Database>,
+  input: { therapistId: string; connectionId: string; now: Date; reason: string; held?: { id: string; workerId: string } },
+): Promise<number> {
   const result = await db
     .updateTable('actions')
-    .set({ status: 'parked', last_error: input.reason, lease_expires_at: null, claimed_by: null, updated_at: input.now })
+    .set({ status: 'parked', last_error: input.reason, lease_expires_at: null, claimed_by: null, started_at: null, updated_at: input.now })
     .where('therapist_id', '=', input.therapistId)
     .where('connection_id', '=', input.connectionId)
-    .where('status', 'in', ['pending', 'running'])
+    .where((eb) => {
+      const mine = input.held ? eb.and([eb('id', '=', input.held.id), eb('claimed_by', '=', input.held.workerId), eb('status', '=', 'running')]) : eb.val(false);
+      return eb.or([eb('status', '=', 'pending'), mine]);
+    })
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }

@@ -106,7 +106,9 @@ export async function rotateKeys(db: Kysely<Database>, keyring: Keyring, now: Da
           const plain = keyring.decrypt(row[col.column] as string, name);
           const sets = [sql`${sql.ref(col.column)} = ${keyring.encrypt(plain, name)}`];
           if (col.hash) sets.push(sql`${sql.ref(col.hash.column)} = ${keyring.blindIndex(plain, col.hash.purpose(row))}`);
-          const where = sql.join(col.key.map((k) => sql`${sql.ref(k)} = ${row[k]}`), sql` AND `);
+          // Only if unchanged since read: an engine may have written a newer value meanwhile (already
+          // under the current key), which must not be overwritten with this older one.
+          const where = sql.join([...col.key.map((k) => sql`${sql.ref(k)} = ${row[k]}`), sql`${sql.ref(col.column)} = ${row[col.column]}`], sql` AND `);
           await sql`UPDATE ${sql.table(col.table)} SET ${sql.join(sets)} WHERE ${where}`.execute(trx);
           count++;
         }

@@ -46,6 +46,13 @@ export async function updatePracticeSettings(
     .where('id', '=', input.practiceId)
     .executeTakeFirst();
   if (updated.numUpdatedRows === 0n) throw new InvalidInput(`no practice ${input.practiceId}`);
+  // The engine looks at each therapist's sessions again at its next tick (presumption turned on,
+  // thresholds of risk signals changed).
+  await db
+    .updateTable('ledgers')
+    .set({ next_presume_at: input.now })
+    .where('therapist_id', 'in', (eb) => eb.selectFrom('therapists').select('id').where('practice_id', '=', input.practiceId))
+    .execute();
   await audit(db, {
     at: input.now,
     therapistId: input.therapistId,

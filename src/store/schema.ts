@@ -172,6 +172,7 @@ export interface ActionsTable {
   outcome: ColumnType<unknown, string | null | undefined, string | null>;
   last_error: string | null;
   fact_key: ColumnType<string | null, string | null | undefined, string | null>;
+  started_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
   finished_at: NullableTimestamp;

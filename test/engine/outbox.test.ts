@@ -14,7 +14,7 @@ import { actionBackoffMs, recordDueWork, runDueActions, type ActionPlugin } from
 import type { ConnectorFactory } from '../../src/engine/platforms.js';
 import { createHandler } from '../../src/http.js';
 import { silentLogger } from '../../src/log.js';
-import { claimDueActions, enqueueAction, resumeConnectionActions } from '../../src/store/actions.js';
+import { claimDueActions, enqueueAction, resumeConnectionActions, startAction } from '../../src/store/actions.js';
 import { createConnection } from '../../src/store/connections.js';
 import { createPractice, createTherapist } from '../../src/store/practices.js';
 import { forEachBackend } from '../helpers/db.js';
@@ -105,15 +105,19 @@ forEachBackend('outbox', (t) => {
     const s = await setup('crash');
     await s.add('test_flaky', 'crash-1', { n: 7 });
     await s.add('test_email', 'crash-mail', { n: 8 });
-    // A worker claims both and dies.
-    expect(await claimDueActions(t.store.db, { workerId: 'dead', now: t.store.now(), leaseMs: 60_000, limit: 10 })).toHaveLength(2);
+    await s.add('test_flaky', 'crash-unstarted', { n: 9 });
+    // A worker claims all three, starts the first two calls and dies.
+    const claimed = await claimDueActions(t.store.db, { workerId: 'dead', now: t.store.now(), leaseMs: 60_000, limit: 10 });
+    expect(claimed).toHaveLength(3);
+    for (const c of claimed.filter((x) => x.idempotency_key !== 'crash-unstarted')) expect(await startAction(t.store.db, { id: c.id, workerId: 'dead', now: t.store.now(), leaseMs: 60_000 })).toBe(true);
     expect((await runDueActions(deps(), 'w')).claimed).toBe(0);
     t.clock.advance({ minutes: 2 });
     calls.length = 0;
     script = [];
     const report = await runDueActions(deps(), 'w');
-    expect(report).toMatchObject({ done: 1, unknown: 1 });
-    expect(calls).toEqual(['7:recovering']);
+    // The one never started is a plain retry, not a recovery.
+    expect(report).toMatchObject({ done: 2, unknown: 1 });
+    expect(calls.sort()).toEqual(['7:recovering', '9:fresh']);
     expect(await s.status('crash-mail')).toMatchObject({ status: 'unknown', last_error: expect.stringContaining('may or may not have been done') });
   });
 

@@ -44,7 +44,9 @@ CREATE TABLE client_signals (
 );
 CREATE INDEX client_signals_open ON client_signals (therapist_id, client_id) WHERE cleared_at IS NULL;
 
--- Which fact an action came from (an appointment transition's key or a signal's key).
+-- Which fact an action came from (an appointment transition's key or a signal's key), and when its
+-- current holder started the call (a claim after a crash asks: was the call started at all?).
 ALTER TABLE actions ADD COLUMN fact_key text;
+ALTER TABLE actions ADD COLUMN started_at timestamptz;
 CREATE INDEX actions_fact ON actions (fact_key) WHERE fact_key IS NOT NULL;
 `;
