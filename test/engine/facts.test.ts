@@ -57,4 +57,25 @@ forEachBackend('engine facts (Google)', (t) => {
     const actions = await t.store.db.selectFrom('actions').select(['kind', 'status']).where('therapist_id', '=', me.therapistId).execute();
     expect(actions.map((a) => `${a.kind}:${a.status}`).sort()).toEqual(['tag_session:done', 'tag_session:done', 'tag_session:done']);
   });
+
+  test('a weekly series deleted: one series-ended fact, and every future session of it shows as cancelled', async () => {
+    t.clock.set('2026-04-01T12:00:00Z');
+    const me = await g.connect({ sub: 'e-series', email: 'dr.kim@brightpath.example', calendars: [{ id: 'dr.kim@brightpath.example', role: 'practice' }] });
+    const calId = 'dr.kim@brightpath.example';
+    const master = g.emu.insertEvent(calId, { summary: 'Sam R - session', ...slot('2026-04-07', 17), recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4'] });
+    await tick(deps(), 'w1');
+    const rows = () => t.store.db.selectFrom('appointments').select(['state', 'start_at']).where('therapist_id', '=', me.therapistId).orderBy('start_at').execute();
+    expect((await rows()).map((r) => r.state)).toEqual(['scheduled', 'scheduled', 'scheduled', 'scheduled']);
+    // The first session happens; then the therapist deletes the whole series.
+    t.clock.set('2026-04-10T12:00:00Z');
+    g.emu.deleteEvent(calId, master['id'] as string);
+    await requestSync(t.store.db, { calendarId: me.calendars[calId]!, reason: 'test', now: t.store.now() });
+    await tick(deps(), 'w1');
+    expect((await rows()).map((r) => r.state)).toEqual(['attended', 'cancelled', 'cancelled', 'cancelled']);
+    const kinds = await t.store.db.selectFrom('appointment_transitions').select('kind').where('therapist_id', '=', me.therapistId).orderBy('id').execute();
+    expect(kinds.map((k) => k.kind).filter((k) => k !== 'scheduled')).toEqual(['attended', 'series_ended']);
+    // The client has nothing booked after their series ended: a risk signal says so.
+    const signals = await t.store.db.selectFrom('client_signals').select(['kind', 'cleared_at']).where('therapist_id', '=', me.therapistId).execute();
+    expect(signals).toContainEqual({ kind: 'series_ended', cleared_at: null });
+  });
 });
