@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   domain: () => import('./domain.js'),
   'google-sync': () => import('./google-sync.js'),
   'graph-sync': () => import('./graph-sync.js'),
+  engine: () => import('./engine.js'),
 };
 
 const names = process.argv.slice(2);

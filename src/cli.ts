@@ -310,7 +310,7 @@ const commands: Record<string, Command> = {
         else {
           const a = report.actions;
           io.stdout(`synced ${report.synced} calendars, ${report.presumed} attendances presumed, ${report.reconcileQueued} reconciliations queued`);
-          io.stdout(`actions: ${a.done} done, ${a.retried} to retry, ${a.failed} failed, ${a.unknown} unknown, ${a.parked} parked, ${a.cancelled} no longer needed`);
+          io.stdout(`actions: ${a.done} done, ${a.retried} to retry, ${a.failed} failed, ${a.unknown} unknown, ${a.parked} parked, ${a.cancelled} no longer needed${a.deferred ? `, ${a.deferred} put off after crashes` : ''}`);
           if (report.channels) io.stdout(`push: ${report.channels.created} channels created, ${report.channels.stopped} replaced${report.channels.failed ? `, ${report.channels.failed} failed` : ''}`);
           io.stdout(`in ${report.ms} ms`);
         }
@@ -324,8 +324,8 @@ const commands: Record<string, Command> = {
       'sessionkeeper actions [--all] [--status STATUS] [--json]',
       'sessionkeeper actions retry ID          put a failed, parked or unknown action back in line',
       'sessionkeeper actions settle ID --as done|failed   record what you found out about an unknown one',
-      '  By default lists what needs a look: failed, unknown, parked, retrying (attempts > 1) and stuck',
-      '  (running past its lease). --all lists every action; --status one status.',
+      '  By default lists what needs a look: failed, unknown, parked, retrying (attempts > 1), stuck (running',
+      '  past its lease) and put off after the process died inside it. --all lists every action; --status one status.',
     ].join('\n'),
     async run(args, io) {
       const { values, positionals } = parseWithPositionals(args, { all: { type: 'boolean' }, status: { type: 'string' }, json: { type: 'boolean' }, as: { type: 'string' } });
@@ -342,7 +342,7 @@ const commands: Record<string, Command> = {
           if (!row) throw new InvalidInput(`no action ${id}`);
           if (verb === 'retry') {
             if (!['failed', 'parked', 'unknown'].includes(row.status)) throw new InvalidInput(`action ${id} is ${row.status}: only a failed, parked or unknown action can be retried`);
-            await db.updateTable('actions').set({ status: 'pending', next_attempt_at: now, attempts: 0, claimed_by: null, lease_expires_at: null, finished_at: null, updated_at: now }).where('id', '=', id!).execute();
+            await db.updateTable('actions').set({ status: 'pending', next_attempt_at: now, attempts: 0, claimed_by: null, lease_expires_at: null, started_at: null, finished_at: null, updated_at: now }).where('id', '=', id!).execute();
           } else {
             const as = values['as'];
             if (as !== 'done' && as !== 'failed') throw new InvalidInput('actions settle needs --as done or --as failed');

@@ -127,7 +127,9 @@ export function createLedger(known: Iterable<string> = []): Ledger {
 export function serializeLedger(ledger: Ledger): string {
   return JSON.stringify({
     v: 1,
-    appointments: [...ledger.appointments.values()],
+    // A decision's reasons are read only when it is made (the transition of that round): a kept
+    // ledger does without them, which makes it much smaller.
+    appointments: [...ledger.appointments.values()].map((a) => (a.decision.reasons.length === 0 ? a : { ...a, decision: { appointment: a.decision.appointment, type: a.decision.type, reasons: [] } })),
     byEvent: [...ledger.byEvent],
     retired: [...ledger.retired],
     bySeries: [...ledger.bySeries],

@@ -116,6 +116,22 @@ export async function upkeepChannels(
     .select(['c.id', 'c.provider_calendar_id', 'k.id as connection_id', 'k.therapist_id', 'k.provider'])
     .where('c.role', '<>', 'ignored')
     .where('k.status', '=', 'ok')
+    // Only those with work to do: no channel that outlives the renewal margin, or an old one to stop.
+    // The rest cost nothing (no connector, no lock): an idle tick stays a few queries.
+    .where(({ or, not, exists, selectFrom }) =>
+      or([
+        not(
+          exists(
+            selectFrom('push_channels as p')
+              .select('p.id')
+              .whereRef('p.calendar_id', '=', 'c.id')
+              .where('p.status', '=', 'active')
+              .where('p.expires_at', '>', new Date(store.now().getTime() + RENEW_BEFORE_MS)),
+          ),
+        ),
+        exists(selectFrom('push_channels as p').select('p.id').whereRef('p.calendar_id', '=', 'c.id').where('p.status', '=', 'replaced')),
+      ]),
+    )
     .execute();
   const totals = { created: 0, stopped: 0, failed: 0 };
   // Channels of calendars no longer watched (ignored, or their connection lost) are stopped.

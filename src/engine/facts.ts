@@ -1,6 +1,7 @@
 // From synced items to facts: the therapist's ledger (the domain's picture of their sessions) takes
 // each sync round; its transitions, the appointments and clients they touch, the clients' risk
 // signals and the actions they cause are written in the caller's transaction, the snapshots' one.
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Kysely } from 'kysely';
 import type { CalendarItem } from '../../connectors/types.js';
 import type { PracticeSettings } from '../config.js';
@@ -8,13 +9,26 @@ import { clientFigures, type RiskSignal } from '../domain/figures.js';
 import { applyRound, nextPresumeMs, presumeUntil, restoreLedger, serializeLedger, type AppointmentState, type Ledger, type LedgerContext, type Transition } from '../domain/lifecycle.js';
 import { compileRules, type CalendarInfo } from '../domain/rules.js';
 import type { Keyring } from '../secrets.js';
-import { enqueueAction } from '../store/actions.js';
+import { enqueueActions } from '../store/actions.js';
 import { CLIENT_KEY_PURPOSE, sealContext } from '../store/keys.js';
 import { getPracticeSettings } from '../store/practices.js';
 import type { CalendarRole, Database } from '../store/schema.js';
 import type { ActionPlugin, PlannedAction } from './outbox.js';
 
 const LEDGER = sealContext('ledgers', 'state');
+
+/**
+ * A ledger as stored: its JSON deflated, then sealed. Compressed it is about a tenth of the size,
+ * and every round rewrites the row (bench engine: a 6-month therapist's ledger is ~1 MB of JSON).
+ */
+function sealLedger(keyring: Keyring, ledger: Ledger): string {
+  return keyring.encrypt(`z1:${deflateRawSync(serializeLedger(ledger)).toString('base64')}`, LEDGER);
+}
+
+function openLedger(keyring: Keyring, sealed: string): Ledger {
+  const text = keyring.decrypt(sealed, LEDGER);
+  return restoreLedger(text.startsWith('z1:') ? inflateRawSync(Buffer.from(text.slice(3), 'base64')).toString('utf8') : text);
+}
 const CLIENT_NAME = sealContext('clients', 'display_name');
 const CLIENT_KEY = sealContext('clients', 'ledger_key');
 
@@ -79,11 +93,11 @@ export async function applyFacts(
   }
   await trx
     .insertInto('ledgers')
-    .values({ therapist_id: therapistId, state: keyring.encrypt(serializeLedger(restoreLedger(undefined)), LEDGER), updated_at: at })
+    .values({ therapist_id: therapistId, state: sealLedger(keyring, restoreLedger(undefined)), updated_at: at })
     .onConflict((oc) => oc.column('therapist_id').doNothing())
     .execute();
   const row = await trx.selectFrom('ledgers').select(['state']).where('therapist_id', '=', therapistId).forUpdate().executeTakeFirstOrThrow();
-  const ledger = restoreLedger(keyring.decrypt(row.state, LEDGER));
+  const ledger = openLedger(keyring, row.state);
   const ctx = await therapistContext(trx, therapistId);
   const atIso = at.toISOString();
   // What the appointments table shows of each session, before the round: a row is written for every
@@ -100,11 +114,13 @@ export async function applyFacts(
   const appointmentIds = await upsertAppointments(trx, therapistId, [...touched].map((k) => ledger.appointments.get(k)!), clientIds, at);
 
   const facts: Fact[] = [];
-  if (transitions.length > 0) {
+  // In batches: a therapist's first sync can make tens of thousands of transitions, and one statement
+  // takes at most 65,535 parameters.
+  for (let i = 0; i < transitions.length; i += 1000) {
     await trx
       .insertInto('appointment_transitions')
       .values(
-        transitions.map((t) => ({
+        transitions.slice(i, i + 1000).map((t) => ({
           appointment_id: appointmentIds.get(t.appointment)!,
           therapist_id: therapistId,
           key: t.key,
@@ -117,18 +133,16 @@ export async function applyFacts(
       // The ledger lock makes a second copy impossible; the key keeps it so even if that changes.
       .onConflict((oc) => oc.column('key').doNothing())
       .execute();
+  }
+  if (transitions.length > 0) {
     for (const t of transitions) {
       const state = ledger.appointments.get(t.appointment)!;
       facts.push({ transition: t, appointmentId: appointmentIds.get(t.appointment)!, state, calendar: ctx.calendars.get(state.calendarId), clientId: state.client ? (clientIds.get(state.client.key) ?? null) : null });
     }
   }
 
-  let actions = 0;
-  for (const plugin of input.plugins) {
-    for (const planned of plugin.plan?.(facts, ctx) ?? []) {
-      if ((await enqueueAction(trx, toNewAction(therapistId, planned, at))).created) actions++;
-    }
-  }
+  const planned = input.plugins.flatMap((plugin) => plugin.plan?.(facts, ctx) ?? []);
+  const actions = await enqueueActions(trx, planned.map((p) => toNewAction(therapistId, p, at)));
 
   // Signals change with facts and with time (not rebooked N days after a session): worked out
   // again whenever the ledger is read, which a tick does at least daily (presumeDue).
@@ -138,7 +152,7 @@ export async function applyFacts(
   await trx
     .updateTable('ledgers')
     .set((eb) => ({
-      state: keyring.encrypt(serializeLedger(ledger), LEDGER),
+      state: sealLedger(keyring, ledger),
       rounds: eb('rounds', '+', 1),
       next_presume_at: next === null ? null : new Date(next),
       updated_at: at,

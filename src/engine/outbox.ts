@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Logger } from '../log.js';
-import { claimDueActions, completeAction, enqueueAction, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
+import { claimDueActions, completeAction, deferCrashedAction, enqueueAction, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { setConnectionStatus } from '../store/connections.js';
 import type { Database } from '../store/schema.js';
@@ -68,6 +68,8 @@ export interface OutboxDeps {
 const LEASE_MS = 5 * 60_000;
 /** After this many attempts a transient failure is given up as permanent (about two days of backoff). */
 export const MAX_ATTEMPTS = 12;
+/** A process that died inside an action this many times in a row: the action waits before the next try. */
+const CRASHES_BEFORE_BACKOFF = 3;
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 
 /** Exponential backoff with jitter for the n-th failed attempt (1-based): 10 s, 20 s, ... up to 6 h. */
@@ -84,6 +86,8 @@ export interface OutboxReport {
   unknown: number;
   parked: number;
   cancelled: number;
+  /** Actions the process died inside repeatedly, put off with a backoff. */
+  deferred: number;
 }
 
 /** Asks each plug-in for the work that is due now and records it (once per key); returns how many were new. */
@@ -102,7 +106,7 @@ export async function recordDueWork(deps: OutboxDeps): Promise<number> {
 
 /** Claims and carries out due actions until none is due (or `max` were claimed). */
 export async function runDueActions(deps: OutboxDeps, workerId: string, opts: { max?: number; batch?: number } = {}): Promise<OutboxReport> {
-  const report: OutboxReport = { claimed: 0, done: 0, retried: 0, failed: 0, unknown: 0, parked: 0, cancelled: 0 };
+  const report: OutboxReport = { claimed: 0, done: 0, retried: 0, failed: 0, unknown: 0, parked: 0, cancelled: 0, deferred: 0 };
   const byKind = new Map(deps.plugins.map((p) => [p.kind, p]));
   const max = opts.max ?? 1000;
   while (report.claimed < max) {
@@ -135,10 +139,13 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
     return;
   }
   // A lost lease whose holder never started the call is a plain retry; one it started may have happened.
-  const recovering = action.claimed_from === 'running' && action.prior_start !== null;
-  if (recovering && action.attempts > MAX_ATTEMPTS) {
-    await failAction(db, { ...ids, error: `gave up: the process stopped inside this action ${action.attempts - 1} times` });
-    report.failed++;
+  const recovering = action.prior_start !== null;
+  if (recovering && action.claimed_from === 'running' && action.attempts > CRASHES_BEFORE_BACKOFF) {
+    // It may be what stops the process: run again only after a backoff, so the rest gets done.
+    const until = new Date(now.getTime() + actionBackoffMs(action.attempts - CRASHES_BEFORE_BACKOFF, deps.random));
+    await deferCrashedAction(db, { ...ids, until, priorStart: action.prior_start!, reason: `the process stopped inside this action (attempt ${action.attempts - 1}); next try at ${until.toISOString()}` });
+    log.warn({ ...where, attempts: action.attempts, until }, 'an action keeps stopping the process; it waits before the next try');
+    report.deferred++;
     return;
   }
   if (recovering && plugin.onCrash === 'unknown') {
@@ -190,6 +197,7 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
       report.parked++;
       return;
     }
+    // Attempts count every try, those the process died in too.
     if (err instanceof NotFound || err instanceof Forbidden || action.attempts >= MAX_ATTEMPTS) {
       const reason = action.attempts >= MAX_ATTEMPTS && !(err instanceof NotFound || err instanceof Forbidden) ? `gave up after ${action.attempts} attempts: ${message}` : message;
       await failAction(db, { ...ids, now: later, error: reason });

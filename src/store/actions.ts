@@ -39,10 +39,40 @@ export async function enqueueAction(db: Kysely<Database>, input: NewActionInput)
   return { id: existing.id, created: false };
 }
 
+/** Records many actions at once (each once, by key); returns how many were new. */
+export async function enqueueActions(db: Kysely<Database>, inputs: readonly NewActionInput[]): Promise<number> {
+  let created = 0;
+  for (let i = 0; i < inputs.length; i += 500) {
+    const rows = await db
+      .insertInto('actions')
+      .values(
+        inputs.slice(i, i + 500).map((input) => ({
+          therapist_id: input.therapistId,
+          connection_id: input.connectionId ?? null,
+          kind: input.kind,
+          idempotency_key: input.idempotencyKey,
+          payload: JSON.stringify(input.payload ?? {}),
+          next_attempt_at: input.notBefore,
+          fact_key: input.factKey ?? null,
+          created_at: input.now,
+          updated_at: input.now,
+        })),
+      )
+      .onConflict((oc) => oc.column('idempotency_key').doNothing())
+      .returning('id')
+      .execute();
+    created += rows.length;
+  }
+  return created;
+}
+
 export interface ClaimedAction extends Action {
   /** "pending" normally; "running" when a worker died holding it (its lease ran out). */
   claimed_from: 'pending' | 'running';
-  /** When the worker that died had started the call (null: it never started it; nothing to check). */
+  /**
+   * When a call of it was started and never settled (its worker died inside it, or it was put off
+   * after that): the plug-in checks before doing it again. Null: no call is in doubt.
+   */
   prior_start: Date | null;
 }
 
@@ -62,7 +92,7 @@ export async function claimDueActions(
     SET status = 'running', attempts = a.attempts + 1, lease_expires_at = ${lease},
         claimed_by = ${opts.workerId}, started_at = NULL, updated_at = ${opts.now}
     FROM (
-      SELECT id, status AS claimed_from, CASE WHEN status = 'running' THEN started_at END AS prior_start FROM actions
+      SELECT id, status AS claimed_from, started_at AS prior_start FROM actions
       WHERE ((status = 'pending' AND next_attempt_at <= ${opts.now})
           OR (status = 'running' AND lease_expires_at <= ${opts.now}))
         ${kindFilter}
@@ -93,6 +123,29 @@ export async function startAction(db: Kysely<Database>, input: { id: string; wor
   return settle(held(db, input.id, input.workerId).set({ started_at: input.now, lease_expires_at: new Date(input.now.getTime() + input.leaseMs), updated_at: input.now }));
 }
 
+/**
+ * An action whose calls keep stopping the process (its holder died inside it again) waits until
+ * `until`, its start kept, so the claim after that is a recovery again. The rest of the work goes on
+ * meanwhile; nothing is given up.
+ */
+export function deferCrashedAction(
+  db: Kysely<Database>,
+  input: { id: string; workerId: string; now: Date; until: Date; priorStart: Date; reason: string },
+): Promise<boolean> {
+  return settle(
+    held(db, input.id, input.workerId).set({
+      status: 'pending',
+      next_attempt_at: input.until,
+      // Kept: the call in doubt is still in doubt, so the next claim checks first.
+      started_at: input.priorStart,
+      last_error: input.reason,
+      lease_expires_at: null,
+      claimed_by: null,
+      updated_at: input.now,
+    }),
+  );
+}
+
 /** Done; returns false if this worker no longer held it (another took it over after a lost lease). */
 export function completeAction(
   db: Kysely<Database>,
@@ -119,6 +172,8 @@ export function retryAction(db: Kysely<Database>, input: { id: string; workerId:
       last_error: input.error,
       lease_expires_at: null,
       claimed_by: null,
+      // The call ended with an answer (or an error we saw): nothing is in doubt from a crash.
+      started_at: null,
       updated_at: input.now,
     }),
   );

@@ -197,6 +197,9 @@ for (const backend of testBackends()) {
       console.log(`crash harness: server start median ${Math.round(startTimes[startTimes.length >> 1]!)} ms, max ${Math.round(startTimes.at(-1)!)} ms`);
       console.log(`crash harness: ${kills} kills (${[...during].map(([k, n]) => `${n} during ${k}`).join(', ')}) over ${calls} platform calls; the clean run made ${cleanCalls}`);
       expect(kills).toBe(KILLS);
+      // What went wrong, if anything: the failed actions' reasons.
+      const failed = await after.store.db.selectFrom('actions').select(['idempotency_key', 'last_error', 'attempts']).where('status', 'not in', ['done', 'cancelled']).execute();
+      expect(failed).toEqual([]);
       expect(await runResult(after.store.db, driver)).toEqual(expected);
       const writes = new Map<string, number>();
       for (const q of emu.requests) {

@@ -153,6 +153,33 @@ forEachBackend('outbox', (t) => {
     expect(ran).toHaveLength(1);
   });
 
+  test('an action the process keeps dying in waits with a backoff; the rest goes on; it is never given up for that', async () => {
+    const s = await setup('crashloop');
+    await s.add('test_flaky', 'loop-1', { n: 11 });
+    const die = async () => {
+      const [c] = await claimDueActions(t.store.db, { workerId: 'doomed', now: t.store.now(), leaseMs: 60_000, limit: 1, kinds: ['test_flaky'] });
+      expect(await startAction(t.store.db, { id: c!.id, workerId: 'doomed', now: t.store.now(), leaseMs: 60_000 })).toBe(true);
+      t.clock.advance({ minutes: 2 });
+    };
+    // Three deaths inside it: each later claim is a recovery that runs it again at once...
+    await die();
+    await die();
+    await die();
+    // ...the fourth claim puts it off instead of running it.
+    calls.length = 0;
+    const report = await runDueActions(deps(), 'w');
+    expect(report).toMatchObject({ deferred: 1, done: 0 });
+    expect(calls).toEqual([]);
+    const waiting = await s.status('loop-1');
+    expect(waiting).toMatchObject({ status: 'pending', last_error: expect.stringContaining('the process stopped inside this action') });
+    expect(waiting.next_attempt_at.getTime() - t.store.now().getTime()).toBe(actionBackoffMs(1, () => 0.5));
+    // When the wait is over it is run, as a recovery.
+    t.clock.set(waiting.next_attempt_at.toISOString());
+    script = [];
+    expect((await runDueActions(deps(), 'w')).done).toBe(1);
+    expect(calls).toEqual(['11:recovering']);
+  });
+
   test('a stored payload that is not valid fails with what is wrong', async () => {
     const s = await setup('payload');
     await s.add('test_flaky', 'bad-1', { n: 'seven' });
