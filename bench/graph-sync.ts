@@ -54,6 +54,7 @@ export async function run(): Promise<void> {
       calendar: { id: cal, provider_calendar_id: providerId },
       requests: emu.requests,
       settled: () => emu.settled(),
+      pushState: () => ({ statuses: emu.notifications().reduce<Record<string, number>>((m, n) => ((m[String(n.status)] = (m[String(n.status)] ?? 0) + 1), m), {}), last: emu.notifications().slice(-2).map((n) => ({ status: n.status, error: (n as { error?: string }).error })) }),
       // Inside the synced window (180 days ahead): the delta covers it.
       change: (i) => emu.createEvent('bench', 'default', { subject: 'Session', ...slot(10_000 + i) })['id'] as string,
     };

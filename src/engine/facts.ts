@@ -22,7 +22,7 @@ const LEDGER = sealContext('ledgers', 'state');
  * and every round rewrites the row (bench engine: a 6-month therapist's ledger is ~1 MB of JSON).
  */
 function sealLedger(keyring: Keyring, ledger: Ledger): string {
-  return keyring.encrypt(`z1:${deflateRawSync(serializeLedger(ledger)).toString('base64')}`, LEDGER);
+  return keyring.encrypt(`z1:${deflateRawSync(serializeLedger(ledger), { level: 1 }).toString('base64')}`, LEDGER);
 }
 
 function openLedger(keyring: Keyring, sealed: string): Ledger {

@@ -35,6 +35,8 @@ export interface WorkerDeps {
 const UPKEEP_EVERY_MS = 60_000;
 
 const LEASE_MS = 5 * 60_000;
+/** Actions per round of the in-process worker, between which queued syncs are looked at again. */
+const ACTIONS_PER_ROUND = 10;
 const MAX_BACKOFF_MS = 30 * 60_000;
 
 /** Exponential back-off with jitter for the n-th failed attempt (1-based). */
@@ -109,7 +111,7 @@ export interface TickReport {
  * carried out. What `sessionkeeper tick` and POST /tick run for a deployment that scales to zero,
  * and what the in-process worker runs on its interval.
  */
-export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: boolean; stopping?: () => boolean } = {}): Promise<TickReport> {
+export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: boolean; stopping?: () => boolean; maxActions?: number } = {}): Promise<TickReport> {
   const started = performance.now();
   let channels: TickReport['channels'] = null;
   let reconcileQueued = 0;
@@ -117,7 +119,7 @@ export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: 
     if (deps.publicUrl) channels = await upkeepChannels(deps.store, deps.connectors, { publicUrl: deps.publicUrl, log: deps.log });
     reconcileQueued = await queueReconciliation(deps.store);
   }
-  const work = await runDueWork(deps, workerId, opts.stopping);
+  const work = await runDueWork(deps, workerId, opts.stopping, opts.maxActions);
   const next = await nextDueAt(deps.store);
   return { channels, reconcileQueued, ...work, nextDueAt: next?.toISOString() ?? null, ms: Math.round((performance.now() - started) * 10) / 10 };
 }
@@ -136,7 +138,7 @@ export async function nextDueAt(store: Store): Promise<Date | null> {
 }
 
 /** Syncs, presumptions and actions until nothing more is due now. */
-export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: () => boolean = () => false): Promise<Omit<TickReport, 'channels' | 'reconcileQueued' | 'nextDueAt' | 'ms'>> {
+export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: () => boolean = () => false, maxActions?: number): Promise<Omit<TickReport, 'channels' | 'reconcileQueued' | 'nextDueAt' | 'ms'>> {
   let synced = 0;
   while (!stopping()) {
     const n = await runQueuedSyncs(deps, workerId);
@@ -146,7 +148,7 @@ export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: (
   const outbox = { store: deps.store, connectors: deps.connectors, log: deps.log, plugins: deps.plugins ?? defaultPlugins, stopping };
   const presumed = stopping() ? 0 : await presumeDue(deps);
   const dueRecorded = stopping() ? 0 : await recordDueWork(outbox);
-  const actions = await runDueActions(outbox, workerId);
+  const actions = await runDueActions(outbox, workerId, maxActions === undefined ? {} : { max: maxActions });
   return { synced, presumed, dueRecorded, actions };
 }
 
@@ -225,11 +227,14 @@ export class EngineWorker {
         const upkeep = nowMs - this.#lastUpkeepMs >= UPKEEP_EVERY_MS;
         if (upkeep) this.#lastUpkeepMs = nowMs;
         const stopping = () => this.#stopped;
-        let report = await tick(this.deps, this.id, { upkeep, stopping });
+        // Actions in small batches: a notification's sync never waits behind a long queue of
+        // actions (a first sync of a long history queues thousands of tags).
+        const more = (r: TickReport) => r.actions.claimed >= ACTIONS_PER_ROUND;
+        let report = await tick(this.deps, this.id, { upkeep, stopping, maxActions: ACTIONS_PER_ROUND });
         this.onRound?.(report);
-        while (this.#again && !this.#stopped) {
+        while ((this.#again || more(report)) && !this.#stopped) {
           this.#again = false;
-          report = await tick(this.deps, this.id, { upkeep: false, stopping });
+          report = await tick(this.deps, this.id, { upkeep: false, stopping, maxActions: ACTIONS_PER_ROUND });
           this.onRound?.(report);
         }
       } catch (err) {

@@ -200,6 +200,8 @@ for (const backend of testBackends()) {
       // What went wrong, if anything: the failed actions' reasons.
       const failed = await after.store.db.selectFrom('actions').select(['idempotency_key', 'last_error', 'attempts']).where('status', 'not in', ['done', 'cancelled']).execute();
       expect(failed).toEqual([]);
+      const cancelled = await after.store.db.selectFrom('actions').select(['idempotency_key', 'last_error']).where('status', '=', 'cancelled').execute();
+      if (cancelled.length > 0) console.log(`crash harness: cancelled actions: ${JSON.stringify(cancelled)}`);
       expect(await runResult(after.store.db, driver)).toEqual(expected);
       const writes = new Map<string, number>();
       for (const q of emu.requests) {

@@ -86,8 +86,15 @@ forEachBackend('outbox', (t) => {
     await s.add('test_flaky', 'park-1', { n: 1 });
     await s.add('test_flaky', 'park-2', { n: 2 });
     await other.add('test_flaky', 'other-1', { n: 3 });
-    script = [new NeedsReauth('Google refused the refresh token (invalid_grant)')];
-    const report = await runDueActions(deps(), 'w');
+    // Whichever of the connection's actions goes first meets the dead grant (the other therapist's works).
+    const grantGone: ActionPlugin<{ n: number }> = {
+      ...flaky,
+      async run(p) {
+        if (p.n !== 3) throw new NeedsReauth('Google refused the refresh token (invalid_grant)');
+        return { status: 'done' };
+      },
+    };
+    const report = await runDueActions({ ...deps(), plugins: [grantGone as ActionPlugin] }, 'w');
     expect(report.parked).toBeGreaterThanOrEqual(1);
     expect((await s.status('park-1')).status).toBe('parked');
     expect((await s.status('park-2')).status).toBe('parked');
