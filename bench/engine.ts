@@ -23,6 +23,7 @@ import { getPracticeSettings, updatePracticeSettings } from '../src/store/practi
 import { makePGliteTemplate, pgliteStoreFromTemplate } from '../src/store/provision.js';
 import { instanceKey } from '../test/emulators/google/recurrence.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../test/emulators/google/server.js';
+import { rng as seededRandom } from '../test/engine/practice-life.js';
 import { median, report } from './report.js';
 
 const BENCH = 'engine';
@@ -42,18 +43,7 @@ const TAG_SAMPLE = 200;
 const DEFAULT_SEED = 20260302;
 
 // ---------------------------------------------------------------------------------------------
-// A seeded practice
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A seeded practice (the harness's generator: the same seed, the same practice)
 
 const FIRST = ['Avery', 'Jordan', 'Maria', 'Sam', 'Priya', 'Chen', 'Olivia', 'Noah', 'Fatima', 'Liam', 'Grace', 'Diego', 'Hana', 'Marcus', 'Zoe', 'Ibrahim', 'Elena', 'Kofi', 'Nora', 'Tomas'];
 const LAST = ['Nguyen', 'Garcia', 'Smith', 'Okafor', 'Rossi', 'Kim', 'Patel', 'Cohen', 'Silva', 'Murphy', 'Haddad', 'Novak', 'Brown', 'Tanaka', 'Larsen', 'Mensah', 'Dubois', 'Singh', 'Walsh', 'Ortiz'];
@@ -337,7 +327,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function run(): Promise<void> {
   const seed = Number(process.env['BENCH_SEED'] ?? DEFAULT_SEED);
-  const rng = mulberry32(seed);
+  const rng = seededRandom(seed);
   const clock = new ManualClock(WINDOW_START.minus({ weeks: 4 }));
   const emu = await startGoogleEmulator({ clock });
   const store = await pgliteStoreFromTemplate(await makePGliteTemplate(), new Keyring(generateKey()), clock);

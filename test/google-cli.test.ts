@@ -1,7 +1,7 @@
 // The operator's Google commands against the emulator: `connect google` prints the consent URL and
 // finishes on the callback; `calendars` lists and sets roles; `sync` pulls the watched calendars.
 import fs from 'node:fs';
-import net from 'node:net';
+import { freePort } from './helpers/net.js';
 import os from 'node:os';
 import path from 'node:path';
 import { DateTime } from 'luxon';
@@ -16,15 +16,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-gcli-'));
 let emu: GoogleEmulator;
 let env: Record<string, string>;
 let redirect: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   emu = await startGoogleEmulator({ clock: new ManualClock(DateTime.utc()) });

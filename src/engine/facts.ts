@@ -13,7 +13,7 @@ import { enqueueActions } from '../store/actions.js';
 import { CLIENT_KEY_PURPOSE, sealContext } from '../store/keys.js';
 import { getPracticeSettings } from '../store/practices.js';
 import type { CalendarRole, Database } from '../store/schema.js';
-import type { ActionPlugin, PlannedAction } from './outbox.js';
+import { plannedAction, type ActionPlugin } from './outbox.js';
 
 const LEDGER = sealContext('ledgers', 'state');
 
@@ -142,7 +142,7 @@ export async function applyFacts(
   }
 
   const planned = input.plugins.flatMap((plugin) => plugin.plan?.(facts, ctx) ?? []);
-  const actions = await enqueueActions(trx, planned.map((p) => toNewAction(therapistId, p, at)));
+  const actions = await enqueueActions(trx, planned.map((p) => plannedAction(therapistId, p, at)));
 
   // Signals change with facts and with time (not rebooked N days after a session): worked out
   // again whenever the ledger is read, which a tick does at least daily (presumeDue).
@@ -160,10 +160,6 @@ export async function applyFacts(
     .where('therapist_id', '=', therapistId)
     .execute();
   return { transitions, actions, signalsOpened: signals.opened, signalsCleared: signals.cleared };
-}
-
-function toNewAction(therapistId: string, p: PlannedAction, now: Date) {
-  return { therapistId, connectionId: p.connectionId, kind: p.kind, idempotencyKey: p.key, payload: p.payload, notBefore: p.notBefore ?? now, now, factKey: p.factKey };
 }
 
 /**

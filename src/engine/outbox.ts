@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Logger } from '../log.js';
-import { claimDueActions, completeAction, deferCrashedAction, enqueueAction, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction } from '../store/actions.js';
+import { claimDueActions, completeAction, deferCrashedAction, enqueueActions, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction, type NewActionInput } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { setConnectionStatus } from '../store/connections.js';
 import type { Database } from '../store/schema.js';
@@ -90,16 +90,19 @@ export interface OutboxReport {
   deferred: number;
 }
 
+/** A planned action as the store records it. */
+export function plannedAction(therapistId: string, p: PlannedAction, now: Date): NewActionInput {
+  return { therapistId, connectionId: p.connectionId, kind: p.kind, idempotencyKey: p.key, payload: p.payload, notBefore: p.notBefore ?? now, now, factKey: p.factKey };
+}
+
 /** Asks each plug-in for the work that is due now and records it (once per key); returns how many were new. */
 export async function recordDueWork(deps: OutboxDeps): Promise<number> {
   let created = 0;
   const now = deps.store.now();
   for (const plugin of deps.plugins) {
     if (!plugin.due) continue;
-    for (const p of await plugin.due(deps.store, now)) {
-      const made = await enqueueAction(deps.store.db, { therapistId: p.therapistId, connectionId: p.connectionId, kind: p.kind, idempotencyKey: p.key, payload: p.payload, notBefore: p.notBefore ?? now, now, factKey: p.factKey });
-      if (made.created) created++;
-    }
+    const due = await plugin.due(deps.store, now);
+    created += await enqueueActions(deps.store.db, due.map((p) => plannedAction(p.therapistId, p, now)));
   }
   return created;
 }

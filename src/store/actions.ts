@@ -16,21 +16,25 @@ export interface NewActionInput {
   factKey?: string | null;
 }
 
+function actionRow(input: NewActionInput) {
+  return {
+    therapist_id: input.therapistId,
+    connection_id: input.connectionId ?? null,
+    kind: input.kind,
+    idempotency_key: input.idempotencyKey,
+    payload: JSON.stringify(input.payload ?? {}),
+    next_attempt_at: input.notBefore,
+    fact_key: input.factKey ?? null,
+    created_at: input.now,
+    updated_at: input.now,
+  };
+}
+
 /** Records an action once: a second call with the same key changes nothing and says so. */
 export async function enqueueAction(db: Kysely<Database>, input: NewActionInput): Promise<{ id: string; created: boolean }> {
   const inserted = await db
     .insertInto('actions')
-    .values({
-      therapist_id: input.therapistId,
-      connection_id: input.connectionId ?? null,
-      kind: input.kind,
-      idempotency_key: input.idempotencyKey,
-      payload: JSON.stringify(input.payload ?? {}),
-      next_attempt_at: input.notBefore,
-      fact_key: input.factKey ?? null,
-      created_at: input.now,
-      updated_at: input.now,
-    })
+    .values(actionRow(input))
     .onConflict((oc) => oc.column('idempotency_key').doNothing())
     .returning('id')
     .executeTakeFirst();
@@ -46,17 +50,7 @@ export async function enqueueActions(db: Kysely<Database>, inputs: readonly NewA
     const rows = await db
       .insertInto('actions')
       .values(
-        inputs.slice(i, i + 500).map((input) => ({
-          therapist_id: input.therapistId,
-          connection_id: input.connectionId ?? null,
-          kind: input.kind,
-          idempotency_key: input.idempotencyKey,
-          payload: JSON.stringify(input.payload ?? {}),
-          next_attempt_at: input.notBefore,
-          fact_key: input.factKey ?? null,
-          created_at: input.now,
-          updated_at: input.now,
-        })),
+        inputs.slice(i, i + 500).map(actionRow),
       )
       .onConflict((oc) => oc.column('idempotency_key').doNothing())
       .returning('id')

@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DateTime } from 'luxon';
@@ -22,8 +21,9 @@ import pg from 'pg';
 import { startGoogleEmulator } from '../emulators/google/server.js';
 import { newTestDbName, testBackends } from '../helpers/db.js';
 import { googleEnv, REDIRECT } from '../helpers/google.js';
+import { freePort } from '../helpers/net.js';
 import { googleDriver, practiceWeek, rng, runResult, type Step } from './practice-life.js';
-import { googleWorld, play } from './world.js';
+import { effectiveWrites, GOOGLE_EVENT_PATH, googleWorld, play } from './world.js';
 
 const SEED = Number(process.env['SK_HARNESS_SEED'] ?? 20261126);
 const KILLS = 50;
@@ -31,15 +31,6 @@ const FROM = '2026-03-02T07:00:00-05:00';
 const END = DateTime.fromISO(FROM).plus({ days: 8 }).toUTC().toISO()!;
 const LEASE_MS = 5 * 60_000;
 const TOKEN = crypto.randomBytes(24).toString('base64url');
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 for (const backend of testBackends()) {
   describe(`engine crashes on google [${backend}] (seed ${SEED})`, () => {
@@ -203,10 +194,7 @@ for (const backend of testBackends()) {
       const cancelled = await after.store.db.selectFrom('actions').select(['idempotency_key', 'last_error']).where('status', '=', 'cancelled').execute();
       if (cancelled.length > 0) console.log(`crash harness: cancelled actions: ${JSON.stringify(cancelled)}`);
       expect(await runResult(after.store.db, driver)).toEqual(expected);
-      const writes = new Map<string, number>();
-      for (const q of emu.requests) {
-        if (q.method === 'PATCH' && ((q.status >= 200 && q.status < 300) || q.dropped === 'after')) writes.set(q.path, (writes.get(q.path) ?? 0) + 1);
-      }
+      const writes = effectiveWrites(emu.requests, GOOGLE_EVENT_PATH);
       expect(writes.size).toBeGreaterThan(0);
       expect([...writes.values()].every((n) => n === 1)).toBe(true);
     });

@@ -158,7 +158,7 @@ export async function googleWorld(opts: WorldOptions): Promise<World> {
     await store.db.updateTable('calendars').set({ role: 'practice' }).where('connection_id', '=', connected.connectionId).execute();
     calendarIds.push(email);
   }
-  return finishWorld('google', opts, store, stores, factories, config, emu as unknown as Emu, googleDriver(emu, calendarIds), proxy, router, /^\/calendar\/v3\/calendars\/[^/]+\/events\/[^/]+$/);
+  return finishWorld('google', opts, store, stores, factories, config, emu as unknown as Emu, googleDriver(emu, calendarIds), proxy, router, GOOGLE_EVENT_PATH);
 }
 
 export async function graphWorld(opts: WorldOptions): Promise<World> {
@@ -182,7 +182,7 @@ export async function graphWorld(opts: WorldOptions): Promise<World> {
     await store.db.updateTable('calendars').set({ role: 'practice' }).where('connection_id', '=', connected.connectionId).where('name', '=', 'Calendar').execute();
     users.push(user);
   }
-  return finishWorld('microsoft', opts, store, stores, factories, config, emu as unknown as Emu, graphDriver(emu, users), proxy, router, /^\/v1\.0\/(me|users\/[^/]+)\/(calendars\/[^/]+\/)?events\/[^/]+$/);
+  return finishWorld('microsoft', opts, store, stores, factories, config, emu as unknown as Emu, graphDriver(emu, users), proxy, router, GRAPH_EVENT_PATH);
 }
 
 function finishWorld(
@@ -207,15 +207,7 @@ function finishWorld(
     emu,
     driver,
     proxy,
-    tagWrites() {
-      const out = new Map<string, number>();
-      for (const r of emu.requests) {
-        if (r.method !== 'PATCH' || !eventPath.test(r.path.split('?')[0]!)) continue;
-        // Took effect: answered 2xx, or its answer was lost after the write (dropped "after").
-        if ((r.status >= 200 && r.status < 300) || r.dropped === 'after') out.set(r.path, (out.get(r.path) ?? 0) + 1);
-      }
-      return out;
-    },
+    tagWrites: () => effectiveWrites(emu.requests, eventPath),
     async close() {
       emu.setRequestHook(null);
       await router.close();
@@ -225,6 +217,19 @@ function finishWorld(
       await store.close();
     },
   };
+}
+
+export const GOOGLE_EVENT_PATH = /^\/calendar\/v3\/calendars\/[^/]+\/events\/[^/]+$/;
+const GRAPH_EVENT_PATH = /^\/v1\.0\/(me|users\/[^/]+)\/(calendars\/[^/]+\/)?events\/[^/]+$/;
+
+/** PATCHes of one event that took effect at the platform, per event path: answered 2xx, or their answer lost after the write. */
+export function effectiveWrites(requests: Emu['requests'], eventPath: RegExp): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of requests) {
+    if (r.method !== 'PATCH' || !eventPath.test(r.path.split('?')[0]!)) continue;
+    if ((r.status >= 200 && r.status < 300) || r.dropped === 'after') out.set(r.path, (out.get(r.path) ?? 0) + 1);
+  }
+  return out;
 }
 
 /** Seeded faults on a share of platform calls: 429 with Retry-After, 5xx, a dropped request, a lost answer. */
