@@ -102,6 +102,8 @@ export interface TickReport {
   actions: OutboxReport;
   /** When something is next due (a retry, a presumption, a lost lease), for a scheduler that sleeps. */
   nextDueAt: string | null;
+  /** When the next waiting action is due (a retry, a put-off action): null when none waits. */
+  nextActionAt: string | null;
   ms: number;
 }
 
@@ -120,21 +122,25 @@ export async function tick(deps: WorkerDeps, workerId: string, opts: { upkeep?: 
     reconcileQueued = await queueReconciliation(deps.store);
   }
   const work = await runDueWork(deps, workerId, opts.stopping, opts.maxActions);
-  const next = await nextDueAt(deps.store);
-  return { channels, reconcileQueued, ...work, nextDueAt: next?.toISOString() ?? null, ms: Math.round((performance.now() - started) * 10) / 10 };
+  const next = await nextDue(deps.store);
+  return { channels, reconcileQueued, ...work, nextDueAt: next.at?.toISOString() ?? null, nextActionAt: next.actionAt?.toISOString() ?? null, ms: Math.round((performance.now() - started) * 10) / 10 };
 }
 
 /** The earliest time anything queued is due: a sync or action (or its retry), a lost lease, a presumption. */
 export async function nextDueAt(store: Store): Promise<Date | null> {
-  const row = await sql<{ at: Date | string | null }>`
-    SELECT min(at) AS at FROM (
-      SELECT min(CASE WHEN claimed_by IS NULL THEN not_before ELSE lease_expires_at END) AS at FROM sync_requests
-      UNION ALL SELECT min(next_attempt_at) FROM actions WHERE status = 'pending'
-      UNION ALL SELECT min(lease_expires_at) FROM actions WHERE status = 'running'
-      UNION ALL SELECT min(next_presume_at) FROM ledgers
-    ) AS due`.execute(store.db);
-  const at = row.rows[0]?.at;
-  return at ? new Date(at) : null;
+  return (await nextDue(store)).at;
+}
+
+/** nextDueAt, and the earliest of the actions alone. */
+export async function nextDue(store: Store): Promise<{ at: Date | null; actionAt: Date | null }> {
+  const row = await sql<{ at: Date | string | null; action_at: Date | string | null }>`
+    SELECT least(s.at, a.at, l.at) AS at, a.at AS action_at FROM
+      (SELECT min(CASE WHEN claimed_by IS NULL THEN not_before ELSE lease_expires_at END) AS at FROM sync_requests) s,
+      (SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_expires_at END) AS at
+         FROM actions WHERE status IN ('pending', 'running')) a,
+      (SELECT min(next_presume_at) AS at FROM ledgers) l`.execute(store.db);
+  const r = row.rows[0];
+  return { at: r?.at ? new Date(r.at) : null, actionAt: r?.action_at ? new Date(r.action_at) : null };
 }
 
 /** Syncs, presumptions and actions until nothing more is due now. */

@@ -159,11 +159,15 @@ for (const backend of testBackends()) {
             if (!down) throw new Error(`tick failed without a kill: ${res ? res.status : 'no answer'}`);
             continue;
           }
-          const report = (await res.json()) as { synced: number; presumed: number; actions: { claimed: number }; nextDueAt: string | null };
+          const report = (await res.json()) as { synced: number; presumed: number; actions: { claimed: number }; nextDueAt: string | null; nextActionAt: string | null };
           await emu.settled();
           if (report.synced + report.presumed + report.actions.claimed > 0) continue;
-          const next = report.nextDueAt ? Date.parse(report.nextDueAt) : null;
-          if (next === null || next > untilMs) return;
+          let next = report.nextDueAt ? Date.parse(report.nextDueAt) : null;
+          // An action the process died inside several times waits with a backoff (outbox.ts), which
+          // can reach past the next step of the week: it is carried out before the practice moves on,
+          // as in the clean run, rather than after a later change made it moot.
+          if (next !== null && next > untilMs && report.nextActionAt) next = Date.parse(report.nextActionAt);
+          if (next === null || (next > untilMs && !report.nextActionAt)) return;
           if (next > clock.now().toMillis()) setClock(new Date(next).toISOString());
         }
       };
