@@ -144,7 +144,7 @@ export async function nextDue(store: Store): Promise<{ at: Date | null; actionAt
 }
 
 /** Syncs, presumptions and actions until nothing more is due now. */
-export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: () => boolean = () => false, maxActions?: number): Promise<Omit<TickReport, 'channels' | 'reconcileQueued' | 'nextDueAt' | 'ms'>> {
+export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: () => boolean = () => false, maxActions?: number): Promise<Omit<TickReport, 'channels' | 'reconcileQueued' | 'nextDueAt' | 'nextActionAt' | 'ms'>> {
   let synced = 0;
   while (!stopping()) {
     const n = await runQueuedSyncs(deps, workerId);
