@@ -6,6 +6,8 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'google-sync': () => import('./google-sync.js'),
   'graph-sync': () => import('./graph-sync.js'),
   engine: () => import('./engine.js'),
+  'google-actions': () => import('./google-actions.js'),
+  'graph-actions': () => import('./graph-actions.js'),
 };
 
 const names = process.argv.slice(2);

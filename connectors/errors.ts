@@ -12,7 +12,15 @@ export class CursorExpired extends ConnectorError {
 
 /** The account's grant is gone (revoked, expired refresh token): the therapist must consent again. */
 export class NeedsReauth extends ConnectorError {
-  override readonly name = 'NeedsReauth';
+  override readonly name: string = 'NeedsReauth';
+}
+
+/**
+ * The grant lacks a permission the call needs (a scope the therapist left unticked at consent):
+ * like a lost grant, only the therapist consenting again fixes it, so it is handled as one.
+ */
+export class MissingScope extends NeedsReauth {
+  override readonly name = 'MissingScope';
 }
 
 /**
@@ -24,6 +32,11 @@ export class RetryAfter extends ConnectorError {
   constructor(
     readonly seconds: number | null,
     message = seconds === null ? 'a transient platform error' : `the platform asked to retry after ${seconds} s`,
+    /**
+     * The platform said it did not do the request (429, a rate limit): repeating it cannot do it
+     * twice. False after a 5xx, a timeout or a lost answer, when a write may have happened.
+     */
+    readonly refused = false,
   ) {
     super(message);
   }

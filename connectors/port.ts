@@ -110,4 +110,153 @@ export interface CalendarConnector {
   setTag(calendarId: string, eventId: string, name: string, value: string): Promise<void>;
   /** Reads one of our marks back (null when the event has none): how a retry after a crash knows. */
   getTag(calendarId: string, eventId: string, name: string): Promise<string | null>;
+  /**
+   * Creates an event, exactly once per `event.key`: Google with an event id derived from the key
+   * (a second insert is refused with 409 and the existing event is returned), Graph with the key in
+   * an extended property that is searched first when `mayExist`. `created` is false when an earlier
+   * attempt had made it.
+   */
+  createEvent(calendarId: string, event: NewEvent, opts: { mayExist: boolean }): Promise<CreatedEvent>;
+  /**
+   * Changes an event; only the fields given. `notifyAttendees`: Google's sendUpdates all/none; Graph
+   * always notifies an organizer's attendees (see writesNotifyAttendees). NotFound when it is gone.
+   */
+  patchEvent(calendarId: string, eventId: string, patch: EventPatch, opts: { notifyAttendees: boolean }): Promise<void>;
+  /** Deletes an event (a cancellation to its attendees when notifyAttendees); one already gone is not an error. */
+  deleteEvent(calendarId: string, eventId: string, opts: { notifyAttendees: boolean }): Promise<void>;
+  /** Busy intervals of these calendars between two instants (Google freebusy.query, Graph getSchedule). */
+  freeBusy?(calendarIds: readonly string[], from: Date, to: Date): Promise<Map<string, { start: Date; end: Date }[]>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calendar writes
+
+export interface Attendee {
+  email: string;
+  name?: string;
+}
+
+/** An event we create (a session booked from a link, a hold). Times are instants; `timeZone` is IANA. */
+export interface NewEvent {
+  /** Our idempotency key (the action's): the same key never makes a second event. */
+  key: string;
+  summary: string;
+  description?: string;
+  location?: string;
+  start: Date;
+  end: Date;
+  timeZone: string;
+  attendees: Attendee[];
+  /** Add a video meeting: Google Meet (conferenceData create request) or a Teams meeting. */
+  onlineMeeting: boolean;
+  /** Popup reminders on the therapist's copy, minutes before the start (Google: at most 5; Graph: the first). */
+  reminderMinutes?: number[];
+  /** Our private marks, written with the event (sk.* names, as setTag). */
+  tags?: Record<string, string>;
+  /** Whether attendees get the invitation by email (Google sendUpdates all/none; Graph always sends). */
+  notifyAttendees: boolean;
+}
+
+export interface CreatedEvent {
+  eventId: string;
+  /** The join link of the video meeting, when one was asked for and the platform made it. */
+  meetingUrl: string | null;
+  /** False when an earlier attempt had already made it (found by our id or our key). */
+  created: boolean;
+}
+
+/** A change to an event: only the fields present are written. */
+export interface EventPatch {
+  summary?: string;
+  /** The whole description; null clears it. */
+  description?: string | null;
+  location?: string | null;
+  start?: Date;
+  end?: Date;
+  /** IANA zone for start/end (required with them). */
+  timeZone?: string;
+  /** The therapist's popup reminders (an empty list turns them off). */
+  reminderMinutes?: number[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks (Google Tasks, Microsoft To Do): the therapist's follow-ups
+
+/**
+ * The marker a task carries of our key, short and opaque (no client data): Google keeps it in the
+ * notes, Graph in a linked resource's externalId. A retry after a crash finds the task by it.
+ */
+export function taskMarker(key: string): string {
+  return `sk-${createHash('sha256').update(key).digest('base64url').slice(0, 22)}`;
+}
+
+export interface TaskDraft {
+  /** Our key (the fact's): taskMarker(key) goes with the task. */
+  key: string;
+  title: string;
+  notes: string;
+  /** The day it is due (yyyy-mm-dd, the therapist's date); Google keeps only the date. */
+  due: string | null;
+  /** A link shown with the task (Graph: the linked resource's webUrl). */
+  link?: { url: string; label: string };
+}
+
+export interface RemoteTask {
+  taskId: string;
+  /** The marker we wrote (taskMarker), or null for tasks not ours. */
+  marker: string | null;
+  status: 'open' | 'completed' | 'deleted';
+  updated: Date;
+}
+
+/** What the engine needs of a platform's task list. Throws the same typed errors as calendars. */
+export interface TaskConnector {
+  readonly provider: Provider;
+  /** The list named `name`: found again when it exists, created when not. Returns its id. */
+  ensureList(name: string): Promise<string>;
+  /** Creates a task once per key: with `mayExist`, a task carrying the key's marker is returned instead. */
+  createTask(listId: string, draft: TaskDraft, opts: { mayExist: boolean }): Promise<{ taskId: string; created: boolean }>;
+  /** Changes title, notes or due date; never the status. The task as it now is, or null when it is gone. */
+  updateTask(listId: string, taskId: string, patch: Partial<Pick<TaskDraft, 'title' | 'notes' | 'due'>>): Promise<RemoteTask | null>;
+  /** Marks it done (idempotent); a task already gone is not an error. */
+  completeTask(listId: string, taskId: string): Promise<void>;
+  deleteTask(listId: string, taskId: string): Promise<void>;
+  /**
+   * The list's tasks changed since `cursor` (what the last call returned; null the first time, then
+   * changes since `start`), completed and deleted ones included, so a task the therapist completed
+   * or deleted is seen; and the cursor for the next call (Google: an updatedMin; Graph: the delta
+   * link). As few requests as the platform allows: the sparse check.
+   */
+  changedTasks(listId: string, cursor: string | null, start: Date): Promise<{ tasks: RemoteTask[]; cursor: string }>;
+  /** Requests made (the bench counts them). */
+  requests: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mail: from the therapist's own mailbox
+
+export interface MailAttachment {
+  filename: string;
+  /** e.g. 'text/calendar; method=REQUEST'. */
+  contentType: string;
+  content: string | Buffer;
+}
+
+export interface OutgoingMail {
+  from?: Attendee;
+  to: Attendee[];
+  replyTo?: Attendee;
+  subject: string;
+  text: string;
+  html: string;
+  attachments?: MailAttachment[];
+}
+
+/**
+ * Sends from the connected account. Neither Gmail nor Graph takes an idempotency key (API-NOTES):
+ * a send is at most once, and a crash inside it leaves the action unknown.
+ */
+export interface MailConnector {
+  readonly provider: Provider;
+  send(mail: OutgoingMail): Promise<{ messageId: string | null }>;
 }

@@ -311,6 +311,7 @@ const commands: Record<string, Command> = {
           const a = report.actions;
           io.stdout(`synced ${report.synced} calendars, ${report.presumed} attendances presumed, ${report.reconcileQueued} reconciliations queued`);
           io.stdout(`actions: ${a.done} done, ${a.retried} to retry, ${a.failed} failed, ${a.unknown} unknown, ${a.parked} parked, ${a.cancelled} no longer needed${a.deferred ? `, ${a.deferred} put off after crashes` : ''}`);
+          if (report.tasks.lists) io.stdout(`follow-up lists: ${report.tasks.lists} checked, ${report.tasks.closedByTherapist} tasks closed by the therapist${report.tasks.failed ? `, ${report.tasks.failed} failed` : ''}`);
           if (report.channels) io.stdout(`push: ${report.channels.created} channels created, ${report.channels.stopped} replaced${report.channels.failed ? `, ${report.channels.failed} failed` : ''}`);
           io.stdout(`in ${report.ms} ms`);
         }

@@ -327,6 +327,8 @@ export const practiceSettingsSchema = z.strictObject({
       cancelled: { prefixes: ['Cancelled:', 'Canceled:'], categories: ['Cancelled', 'Canceled'] },
       attended: { prefixes: [], categories: ['Attended'] },
     }),
+  /** The name of the therapist's follow-up list in Google Tasks or Microsoft To Do (found again, or made). */
+  followUpList: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters').default('Client follow-ups'),
   /** A session that ended without a cancellation or a no-show mark counts as attended (marked "presumed"). */
   presumeAttended: z.boolean().default(true),
   /** A regular client "goes quiet" after this many times their usual interval, and at least minDays. */

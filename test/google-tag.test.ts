@@ -4,7 +4,7 @@
 // reply, a missing scope, and the tag arriving with the next incremental sync.
 import { DateTime } from 'luxon';
 import { expect, test } from 'vitest';
-import { CursorExpired, Forbidden, NotFound, RetryAfter } from '../connectors/errors.js';
+import { CursorExpired, Forbidden, MissingScope, NotFound, RetryAfter } from '../connectors/errors.js';
 import { GoogleCalendarConnector } from '../connectors/google/calendar.js';
 import { oauthClient } from '../connectors/google/oauth.js';
 import type { CalendarConnector } from '../connectors/port.js';
@@ -109,7 +109,7 @@ forEachBackend('Google tags', (t) => {
     expect(await connector.getTag('faults@brightpath.example', id, 'sk.outcome')).toBe('attended');
   });
 
-  test('a grant without write access to events gives Forbidden; so does a calendar we may only read', async () => {
+  test('a grant without write access to events: MissingScope, the connection marked for consent; a calendar we may only read gives Forbidden', async () => {
     g.emu.addAccount({ sub: 't-ro', email: 'ro@brightpath.example' });
     g.emu.addCalendar('t-ro', { id: 'ro@brightpath.example', summary: 'ro', timeZone: TZ, primary: true });
     g.emu.addCalendar('t-ro', { id: 'shared-ro', summary: 'shared', timeZone: TZ, accessRole: 'reader' });
@@ -127,13 +127,15 @@ forEachBackend('Google tags', (t) => {
     });
     expect(await connector.getTag('ro@brightpath.example', id, 'sk.session')).toBe('yes');
     const err = await caught(connector.setTag('ro@brightpath.example', id, 'sk.outcome', 'attended'));
-    expect(err).toBeInstanceOf(Forbidden);
+    expect(err).toBeInstanceOf(MissingScope);
     expect((err as Error).message).toContain('insufficientPermissions');
     // google-auth-library refreshes the token once after a 401 or 403 and tries again (forceRefreshOnFailure);
-    // our own retries add nothing to that. Nothing written, no connection marked.
+    // our own retries add nothing to that. Nothing written; the connection is marked for the therapist
+    // to consent again, with the reason.
     expect(patches(id).map((r) => r.status)).toEqual([403, 403]);
     expect(await connector.getTag('ro@brightpath.example', id, 'sk.outcome')).toBeNull();
-    expect(marked).toEqual([]);
+    expect(marked).toHaveLength(1);
+    expect(marked[0]).toContain('connect again');
 
     auth.setCredentials((await auth.getToken(g.emu.authorize('t-ro', ['openid', 'https://www.googleapis.com/auth/calendar.events'], REDIRECT))).tokens);
     expect(await caught(connector.setTag('shared-ro', other, 'sk.outcome', 'attended'))).toBeInstanceOf(Forbidden);

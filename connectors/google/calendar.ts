@@ -1,141 +1,65 @@
 // The Google Calendar connector: calendar list, full and incremental sync with the sync token
 // (singleEvents, paging, 410 → CursorExpired), push channels (events.watch, channels.stop), our
-// tags as private extended properties (events.patch / events.get), and Google's errors turned into
-// the typed errors every platform shares.
+// tags as private extended properties (events.patch / events.get), the events we create, change
+// and delete (sessions booked from a link, holds), and Google's errors turned into the typed errors
+// every platform shares (call.ts).
+import { createHash } from 'node:crypto';
 import { calendar, type calendar_v3 } from '@googleapis/calendar';
-import type { OAuth2Client } from 'google-auth-library';
-import { CursorExpired, Forbidden, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
-import { secretMatches, type CalendarConnector, type ChannelRecord, type CredentialStore, type RemoteCalendar, type StoredChannel, type SyncPage } from '../port.js';
+import { DateTime } from 'luxon';
+import { CursorExpired, NotFound } from '../errors.js';
+import {
+  secretMatches,
+  type CalendarConnector,
+  type ChannelRecord,
+  type CreatedEvent,
+  type EventPatch,
+  type NewEvent,
+  type RemoteCalendar,
+  type StoredChannel,
+  type SyncPage,
+} from '../port.js';
 import type { CalendarItem, ItemError } from '../types.js';
+import { GoogleCaller, GoogleRefused, type CallOptions, type GoogleConnectorOptions, type RetryPolicy } from './call.js';
 import { normaliseGoogleEvent, TAG_PREFIX } from './normalise.js';
-import { guardGrant, isInvalidGrant } from './oauth.js';
 
-export interface GoogleCalendarOptions {
-  auth: OAuth2Client;
-  credentials: CredentialStore;
-  /** The API's root URL; Google's own by default (the emulator in tests). */
-  rootUrl?: string;
-  /** Per-request timeout. */
-  timeoutMs?: number;
+export { classifyGoogleError } from './call.js';
+
+export interface GoogleCalendarOptions extends GoogleConnectorOptions {
   /** Page size of events.list (Google: default 250, at most 2500). */
   pageSize?: number;
-  /** How often a transient failure is retried inside one call before RetryAfter reaches the caller. */
-  retries?: number;
-  /** Waits between those retries (tests pass a fast one). */
-  sleep?: (ms: number) => Promise<void>;
 }
 
-/** The per-request options every call passes to the generated client. */
-type CallOptions = { timeout: number; retry: boolean; retryConfig: { retry: number } };
-
-const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'quotaExceeded']);
+/** The scope our calendar writes need (the discovery document's scopes of events.insert/patch/delete). */
+const EVENTS_SCOPE = 'https://www.googleapis.com/auth/calendar.events';
 /** A tag name the sync reads back as a tag (the rule normaliseGoogleEvent applies: "sk." prefix, ≤ 64 characters). */
 const TAG_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 /** Longest tag value the sync reads back (normaliseGoogleEvent drops longer ones). */
 const MAX_TAG_VALUE = 1024;
-/** Longest Retry-After we wait out inside a call; longer ones go back to the caller to schedule. */
-const MAX_INLINE_WAIT_MS = 5_000;
-
-interface GoogleErrorShape {
-  code?: number | string;
-  status?: number;
-  message?: string;
-  response?: { status?: number; headers?: Record<string, string> | Headers; data?: { error?: unknown } };
-}
-
-function header(headers: Record<string, string> | Headers | undefined, name: string): string | null {
-  if (!headers) return null;
-  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
-  const h = headers as Record<string, string>;
-  return h[name] ?? h[name.toLowerCase()] ?? null;
-}
-
-function reasonOf(err: GoogleErrorShape): string | undefined {
-  const data = err.response?.data as { error?: { errors?: { reason?: string }[] } } | undefined;
-  return data?.error?.errors?.[0]?.reason;
-}
-
-/** Google's error, as one of ours. The status code decides, never the message text (API-NOTES). */
-export function classifyGoogleError(err: unknown): Error {
-  if (isInvalidGrant(err)) return new NeedsReauth('Google refused the refresh token (invalid_grant)');
-  const e = err as GoogleErrorShape;
-  const oauthError = (e.response?.data as { error?: unknown } | undefined)?.error;
-  if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client') {
-    // The operator's OAuth client is wrong (a rotated secret): no therapist can fix that by consenting.
-    return new Forbidden(`Google refused this server's OAuth client (${oauthError}): check GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET`);
-  }
-  const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : undefined);
-  const reason = reasonOf(e);
-  const retryHeader = header(e.response?.headers, 'retry-after');
-  const retrySeconds = retryHeader !== null && /^\d+$/.test(retryHeader.trim()) ? Number(retryHeader) : null;
-  if (status === 410) return new CursorExpired('Google answered 410: the sync token expired, a full sync is required');
-  if (status === 429) return new RetryAfter(retrySeconds, `Google answered 429${retrySeconds !== null ? `, retry after ${retrySeconds} s` : ''}`);
-  if (status === 403 && reason && RATE_LIMIT_REASONS.has(reason)) return new RetryAfter(retrySeconds, `Google answered 403 ${reason}`);
-  if (status === 401) return new NeedsReauth('Google answered 401 after a token refresh: the grant no longer works');
-  if (status === 403) return new Forbidden(`Google refused the call (403${reason ? ` ${reason}` : ''}): a scope or permission is missing`);
-  if (status === 404) return new NotFound('Google answered 404: the calendar or event is gone, or this account cannot see it');
-  if (status !== undefined && status >= 500) return new RetryAfter(retrySeconds, `Google answered ${status}`);
-  if (status === undefined) {
-    // No answer at all: a dropped connection, a reset, a timeout.
-    return new RetryAfter(null, `no answer from Google (${e.code ?? e.message ?? 'connection failed'})`);
-  }
-  return err instanceof Error ? err : new Error(String(err));
-}
-
-/** Google refused the request without doing it (rate limits): retrying cannot do it twice. */
-function isRefusal(raw: unknown): boolean {
-  const e = raw as GoogleErrorShape;
-  const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : undefined);
-  return status === 429 || (status === 403 && RATE_LIMIT_REASONS.has(reasonOf(e) ?? ''));
-}
+/** Fields of an event our writes read back (a partial response: none of the event's details). */
+const WRITE_FIELDS = 'id,status,hangoutLink,conferenceData(entryPoints,createRequest/status)';
 
 export class GoogleCalendarConnector implements CalendarConnector {
   readonly provider = 'google' as const;
   /** We write with sendUpdates=none: Google mails no guest about our tags. */
   readonly writesNotifyAttendees = false;
   readonly #api: calendar_v3.Calendar;
-  readonly #credentials: CredentialStore;
-  readonly #opts: Required<Pick<GoogleCalendarOptions, 'timeoutMs' | 'pageSize' | 'retries' | 'sleep'>>;
-  /** Requests made (tests and benchmarks count them). */
-  requests = 0;
+  readonly #caller: GoogleCaller;
+  readonly #pageSize: number;
 
   constructor(opts: GoogleCalendarOptions) {
     this.#api = calendar({ version: 'v3', auth: opts.auth, ...(opts.rootUrl ? { rootUrl: opts.rootUrl } : {}) });
-    this.#credentials = opts.credentials;
-    this.#opts = {
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      pageSize: Math.min(opts.pageSize ?? 250, 2500),
-      retries: opts.retries ?? 3,
-      sleep: opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-    };
+    this.#caller = new GoogleCaller(opts, EVENTS_SCOPE);
+    this.#pageSize = Math.min(opts.pageSize ?? 250, 2500);
   }
 
-  /**
-   * One API call with our retries: transient failures are retried with backoff and jitter. With
-   * `refusedOnly`, only answers that say the request was refused (429, 403 rate limits) are retried
-   * here: after a 5xx or a lost answer a write may have happened, and the caller checks first.
-   */
-  async #call<T>(fn: (options: CallOptions) => Promise<{ data: T }>, retries = this.#opts.retries, refusedOnly = false): Promise<T> {
-    // gaxios's own retries are off: it does not retry 403 rate limits, and we want one policy.
-    const options = { timeout: this.#opts.timeoutMs, retry: false, retryConfig: { retry: 0 } };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        this.requests++;
-        const res = await guardGrant(this.#credentials, () => fn(options));
-        return res.data;
-      } catch (raw) {
-        const err = raw instanceof NeedsReauth ? raw : classifyGoogleError(raw);
-        if (err instanceof NeedsReauth && !(raw instanceof NeedsReauth)) {
-          await this.#credentials.markNeedsReauth(err.message);
-        }
-        if (!(err instanceof RetryAfter) || attempt >= retries) throw err;
-        if (refusedOnly && !isRefusal(raw)) throw err;
-        const backoff = Math.min(MAX_INLINE_WAIT_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
-        const wait = err.seconds !== null ? err.seconds * 1000 : backoff;
-        if (wait > MAX_INLINE_WAIT_MS) throw err;
-        await this.#opts.sleep(wait);
-      }
-    }
+  /** Requests made (tests and benchmarks count them). */
+  get requests(): number {
+    return this.#caller.requests;
+  }
+
+  /** One API call under the shared policy (call.ts): transient failures retried unless the policy says otherwise. */
+  #call<T>(fn: (options: CallOptions) => Promise<{ data: T }>, policy: RetryPolicy = 'transient'): Promise<T> {
+    return this.#caller.call(fn, policy);
   }
 
   async listCalendars(): Promise<RemoteCalendar[]> {
@@ -167,7 +91,7 @@ export class GoogleCalendarConnector implements CalendarConnector {
     const params: calendar_v3.Params$Resource$Events$List = {
       calendarId,
       singleEvents: true,
-      maxResults: this.#opts.pageSize,
+      maxResults: this.#pageSize,
       ...(opts.cursor ? { syncToken: opts.cursor } : {}),
       ...(opts.pageToken ? { pageToken: opts.pageToken } : {}),
     };
@@ -199,7 +123,7 @@ export class GoogleCalendarConnector implements CalendarConnector {
         o,
       ),
       // events.watch is not idempotent: a retry after a lost answer would make a second channel.
-      0,
+      'never',
     );
     if (!channel.id || !channel.expiration) throw new Error('Google answered events.watch without a channel id or expiration');
     return { channelId: channel.id, resourceId: channel.resourceId ?? null, expiresAt: new Date(Number(channel.expiration)) };
@@ -211,9 +135,9 @@ export class GoogleCalendarConnector implements CalendarConnector {
    * events.delete in derekantrican/GAS-ICS-Sync#297), while classifyGoogleError reads 410 as CursorExpired,
    * which is right only for listings.
    */
-  async #eventCall<T>(fn: (options: CallOptions) => Promise<{ data: T }>, refusedOnly = false): Promise<T> {
+  async #eventCall<T>(fn: (options: CallOptions) => Promise<{ data: T }>, policy: RetryPolicy = 'transient'): Promise<T> {
     try {
-      return await this.#call(fn, this.#opts.retries, refusedOnly);
+      return await this.#call(fn, policy);
     } catch (err) {
       if (err instanceof CursorExpired) throw new NotFound('Google answered 410: the event was deleted');
       throw err;
@@ -243,7 +167,7 @@ export class GoogleCalendarConnector implements CalendarConnector {
       ),
       // Each write that takes effect is a new version of the event, and a sync round for its
       // calendar: after an unsure failure the engine reads the tag back before writing again.
-      true,
+      'refused',
     );
     // Google keeps a deleted event, with status "cancelled" (Event.status: "cancelled events continue to expose
     // event details … so that they can be restored"), and may take the write; for us it is gone.
@@ -264,6 +188,93 @@ export class GoogleCalendarConnector implements CalendarConnector {
     return typeof v === 'string' ? v : null;
   }
 
+  /**
+   * Creates the event once per key: its id is derived from the key (googleEventId), so a second insert is
+   * refused with 409 "duplicate" (Event.id in the discovery document: "the ID must be unique per calendar")
+   * and the one made earlier is returned with created:false. That makes the insert idempotent: it is
+   * retried inline after a 5xx or a lost answer like a read, and `mayExist` needs no extra request.
+   * A Meet link is asked for with conferenceData.createRequest, which Google reads only with
+   * conferenceDataVersion=1 (events.insert parameters); its requestId comes from the key too.
+   */
+  async createEvent(calendarId: string, event: NewEvent, _opts: { mayExist: boolean }): Promise<CreatedEvent> {
+    for (const [name, value] of Object.entries(event.tags ?? {})) checkTag(name, value);
+    if (event.end.getTime() < event.start.getTime()) throw new Error('createEvent: the event ends before it starts');
+    const eventId = googleEventId(event.key);
+    const requestBody: calendar_v3.Schema$Event = {
+      id: eventId,
+      summary: event.summary,
+      ...(event.description !== undefined ? { description: event.description } : {}),
+      ...(event.location !== undefined ? { location: event.location } : {}),
+      start: zoned(event.start, event.timeZone),
+      end: zoned(event.end, event.timeZone),
+      ...(event.attendees.length > 0 ? { attendees: event.attendees.map((a) => ({ email: a.email, ...(a.name ? { displayName: a.name } : {}) })) } : {}),
+      ...(event.reminderMinutes !== undefined ? { reminders: popupReminders(event.reminderMinutes) } : {}),
+      ...(event.tags && Object.keys(event.tags).length > 0 ? { extendedProperties: { private: { ...event.tags } } } : {}),
+      ...(event.onlineMeeting
+        ? { conferenceData: { createRequest: { requestId: conferenceRequestId(event.key), conferenceSolutionKey: { type: 'hangoutsMeet' } } } }
+        : {}),
+    };
+    try {
+      const made = await this.#eventCall<calendar_v3.Schema$Event>((o) =>
+        this.#api.events.insert(
+          {
+            calendarId,
+            sendUpdates: event.notifyAttendees ? 'all' : 'none',
+            ...(event.onlineMeeting ? { conferenceDataVersion: 1 } : {}),
+            fields: WRITE_FIELDS,
+            requestBody,
+          },
+          o,
+        ),
+      );
+      return { eventId: checkedId(made, eventId), meetingUrl: meetingUrlOf(made), created: true };
+    } catch (err) {
+      if (!(err instanceof GoogleRefused && err.status === 409)) throw err;
+    }
+    // 409: an event with our id exists, made by an earlier attempt (of this call, whose answer was lost,
+    // or of an earlier one). It is ours: return it as it is, even when it has been deleted since.
+    const existing = await this.#eventCall<calendar_v3.Schema$Event>((o) => this.#api.events.get({ calendarId, eventId, fields: WRITE_FIELDS }, o));
+    return { eventId: checkedId(existing, eventId), meetingUrl: meetingUrlOf(existing), created: false };
+  }
+
+  /**
+   * Changes only the fields given, with events.patch (fields absent from the body are left as they are;
+   * null clears one). Reminders replace the therapist's own ones: useDefault false with the popup overrides
+   * (an empty list: no reminder at all). Writing the same values again changes nothing the attendees see,
+   * so the patch is retried inline after an unsure failure. A deleted event (410, or kept by Google with
+   * status "cancelled") is NotFound.
+   */
+  async patchEvent(calendarId: string, eventId: string, patch: EventPatch, opts: { notifyAttendees: boolean }): Promise<void> {
+    const body: calendar_v3.Schema$Event = {};
+    if (patch.summary !== undefined) body.summary = patch.summary;
+    if (patch.description !== undefined) body.description = patch.description;
+    if (patch.location !== undefined) body.location = patch.location;
+    if (patch.start !== undefined || patch.end !== undefined) {
+      if (!patch.timeZone) throw new Error('patchEvent: a new start or end needs its time zone');
+      if (patch.start !== undefined) body.start = zoned(patch.start, patch.timeZone);
+      if (patch.end !== undefined) body.end = zoned(patch.end, patch.timeZone);
+    }
+    if (patch.reminderMinutes !== undefined) body.reminders = popupReminders(patch.reminderMinutes);
+    if (Object.keys(body).length === 0) return;
+    const event = await this.#eventCall<calendar_v3.Schema$Event>((o) =>
+      this.#api.events.patch({ calendarId, eventId, sendUpdates: opts.notifyAttendees ? 'all' : 'none', fields: 'id,status', requestBody: body }, o),
+    );
+    if (event.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+  }
+
+  /**
+   * Deletes the event (Google keeps it as status "cancelled", which incremental syncs return). One already
+   * gone is fine: 404, or 410 "deleted" for an event deleted before (also what a retry after a lost answer
+   * gets), so the delete is retried inline.
+   */
+  async deleteEvent(calendarId: string, eventId: string, opts: { notifyAttendees: boolean }): Promise<void> {
+    try {
+      await this.#eventCall((o) => this.#api.events.delete({ calendarId, eventId, sendUpdates: opts.notifyAttendees ? 'all' : 'none' }, o));
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
+    }
+  }
+
   async stopChannel(channel: { channelId: string; resourceId: string | null }): Promise<void> {
     try {
       await this.#call((o) => this.#api.channels.stop({ requestBody: { id: channel.channelId, ...(channel.resourceId ? { resourceId: channel.resourceId } : {}) } }, o));
@@ -271,6 +282,59 @@ export class GoogleCalendarConnector implements CalendarConnector {
       if (!(err instanceof NotFound)) throw err; // already gone: that is what we wanted
     }
   }
+}
+
+const BASE32HEX = '0123456789abcdefghijklmnopqrstuv';
+
+/**
+ * Our event id for a key: the SHA-256 of the key in lowercase base32hex, 52 characters (Event.id: "characters
+ * allowed in the ID are those used in base32hex encoding, i.e. lowercase letters a-v and digits 0-9 … the
+ * length of the ID must be between 5 and 1024 characters"). The same key always gives the same id.
+ */
+export function googleEventId(key: string): string {
+  const bytes = createHash('sha256').update(`sessionkeeper:event:${key}`).digest();
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32HEX[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32HEX[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/** The conference create request's id for a key: the same for every attempt, so a retry makes no second meeting. */
+export function conferenceRequestId(key: string): string {
+  return `sk-${createHash('sha256').update(`sessionkeeper:meet:${key}`).digest('base64url').slice(0, 32)}`;
+}
+
+/** An instant as Google's EventDateTime: the local time with its offset, and the IANA zone. */
+function zoned(at: Date, timeZone: string): calendar_v3.Schema$EventDateTime {
+  const local = DateTime.fromJSDate(at, { zone: timeZone });
+  if (!local.isValid) throw new Error(`not a valid time or IANA time zone: ${timeZone}`);
+  return { dateTime: local.toISO({ suppressMilliseconds: true }), timeZone };
+}
+
+/** The therapist's popup reminders (Event.reminders: at most 5 overrides, minutes 0 to 40320; checked by Google). */
+function popupReminders(minutes: readonly number[]): calendar_v3.Schema$Event['reminders'] {
+  return { useDefault: false, overrides: minutes.map((m) => ({ method: 'popup', minutes: m })) };
+}
+
+function meetingUrlOf(e: calendar_v3.Schema$Event): string | null {
+  if (typeof e.hangoutLink === 'string' && e.hangoutLink.startsWith('https://')) return e.hangoutLink;
+  const video = e.conferenceData?.entryPoints?.find((p) => p.entryPointType === 'video');
+  return typeof video?.uri === 'string' && video.uri.startsWith('https://') ? video.uri : null;
+}
+
+function checkedId(e: calendar_v3.Schema$Event, expected: string): string {
+  if (e.id !== expected) throw new Error('Google answered an event write with another event id than ours');
+  return expected;
 }
 
 /** Only tags the sync can read back are written: anything else would be lost silently. */

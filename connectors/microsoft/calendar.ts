@@ -2,23 +2,32 @@
 // over a rolling window (the stored cursor is the whole deltaLink), occurrence stubs completed from
 // their series master, a changed series re-read so that silently cancelled occurrences are noticed;
 // other calendars read as a windowed calendarView that the sync loop diffs; subscriptions; our tags
-// as single-value extended properties; Graph's errors turned into the typed errors every platform shares.
+// as single-value extended properties; events we create (found again by our key), patch and delete.
+import { createHash } from 'node:crypto';
+import { DateTime } from 'luxon';
+import { CursorExpired, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
 import {
-  AuthenticationHandler,
-  Client,
-  HTTPMessageHandler,
-  RetryHandler,
-  RetryHandlerOptions,
-  type Middleware,
-} from '@microsoft/microsoft-graph-client';
-import { CursorExpired, Forbidden, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
-import { secretMatches, type CalendarConnector, type ChannelRecord, type RemoteCalendar, type StoredChannel, type SyncPage } from '../port.js';
+  secretMatches,
+  taskMarker,
+  type CalendarConnector,
+  type ChannelRecord,
+  type CreatedEvent,
+  type EventPatch,
+  type NewEvent,
+  type RemoteCalendar,
+  type StoredChannel,
+  type SyncPage,
+} from '../port.js';
 import type { CalendarItem, ItemError } from '../types.js';
+import { classifyGraphError, GRAPH, GraphSession, odataString, type GraphClientOptions } from './graph.js';
 import { normaliseGraphEvent, TAG_PROPERTY_GUID, type GraphEvent } from './normalise.js';
 import { toIana } from './zones.js';
 
-const GRAPH = 'https://graph.microsoft.com/v1.0';
+export { classifyGraphError };
+
 const DAY = 86_400_000;
+/** The extended property that carries our key (taskMarker of NewEvent.key) on the events we create. */
+export const KEY_TAG = 'sk.key';
 /**
  * Tag names and values as normalise.ts reads them back (TAG_ID there; values up to 1,024 characters).
  * Lower case only: Graph tells property names apart by case ("Get singleValueLegacyExtendedProperty":
@@ -32,23 +41,12 @@ export function tagPropertyId(name: string): string {
   return `String {${TAG_PROPERTY_GUID}} Name ${name}`;
 }
 
-/** An OData string literal: a single quote is doubled. */
-function odataString(v: string): string {
-  return `'${v.replace(/'/g, "''")}'`;
-}
-
-export interface GraphCalendarOptions {
-  /** A fresh access token (MSAL silent acquisition: connectors/microsoft/auth.ts tokenProvider). */
-  getAccessToken: (opts?: { forceRefresh?: boolean }) => Promise<string>;
-  /** Middleware placed just before the HTTP handler (the emulator's redirect in tests). */
-  transport?: Middleware;
+export interface GraphCalendarOptions extends GraphClientOptions {
   /** The clock of the caller: the sync window is placed around its now. */
   now?: () => Date;
   /** Days of the synced window before and after now (API-NOTES: e.g. 60 back, 180 ahead). */
   window?: { backDays: number; aheadDays: number };
   pageSize?: number;
-  /** Retries of 429/503/504 by the client's RetryHandler (which honours Retry-After). */
-  maxRetries?: number;
 }
 
 interface Cursor {
@@ -64,24 +62,6 @@ export interface GraphSubscription {
   expirationDateTime: string;
 }
 
-export function classifyGraphError(err: unknown): Error {
-  if (err instanceof NeedsReauth || err instanceof CursorExpired) return err;
-  const e = err as { statusCode?: number; code?: string | null; message?: string; headers?: Headers };
-  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
-  const retry = e.headers?.get?.('retry-after');
-  const seconds = retry && /^\d+$/.test(retry) ? Number(retry) : null;
-  if (status === 410 || e.code === 'syncStateNotFound' || e.code === 'resyncRequired' || e.code === 'SyncStateNotFound') {
-    return new CursorExpired(`Graph answered ${status ?? ''} ${e.code ?? ''}: the delta token expired, a full sync is required`.replace(/\s+/g, ' '));
-  }
-  if (status === 429 || status === 503 || status === 504) return new RetryAfter(seconds, `Graph answered ${status}`);
-  if (status === 401) return new NeedsReauth('Graph refused the access token (401)');
-  if (status === 403) return new Forbidden(`Graph refused the call (403 ${e.code ?? ''}): a permission is missing`.trim());
-  if (status === 404) return new NotFound(`Graph answered 404 (${e.code ?? 'not found'})`);
-  if (status !== undefined && status >= 500) return new RetryAfter(seconds, `Graph answered ${status}`);
-  if (status === undefined || status === -1) return new RetryAfter(null, `no answer from Graph (${e.message ?? 'connection failed'})`);
-  return err instanceof Error ? err : new Error(String(err));
-}
-
 export class GraphCalendarConnector implements CalendarConnector {
   readonly provider = 'microsoft' as const;
   /**
@@ -89,74 +69,31 @@ export class GraphCalendarConnector implements CalendarConnector {
    * sendUpdates=none (API-NOTES, Microsoft "Other"; event-update.md: updates go out to attendees).
    */
   readonly writesNotifyAttendees = true;
-  readonly #client: Client;
+  readonly #graph: GraphSession;
   readonly #now: () => Date;
   readonly #window: { backDays: number; aheadDays: number };
   readonly #pageSize: number;
   #me: { id: string; email: string | null; zone: string; defaultCalendarId: string } | undefined;
-  #forceRefresh = false;
-  /** The Graph client wraps whatever getAccessToken throws; the original is kept here. */
-  #authFailure: Error | undefined;
 
   constructor(opts: GraphCalendarOptions) {
-    const auth = new AuthenticationHandler({
-      getAccessToken: async () => {
-        try {
-          return await opts.getAccessToken({ forceRefresh: this.#forceRefresh });
-        } catch (err) {
-          this.#authFailure = err as Error;
-          throw err;
-        }
-      },
-    });
-    const retry = new RetryHandler(new RetryHandlerOptions(1, opts.maxRetries ?? 3));
-    const http = new HTTPMessageHandler();
-    auth.setNext(retry);
-    if (opts.transport) {
-      retry.setNext(opts.transport);
-      opts.transport.setNext?.(http);
-    } else {
-      retry.setNext(http);
-    }
-    this.#client = Client.initWithMiddleware({ middleware: auth, defaultVersion: 'v1.0' });
+    this.#graph = new GraphSession(opts, 'Calendars.ReadWrite');
     this.#now = opts.now ?? (() => new Date());
     this.#window = opts.window ?? { backDays: 60, aheadDays: 180 };
     this.#pageSize = opts.pageSize ?? 100;
   }
 
-  /** A call; a 401 gets one more try with a token refreshed by force, then NeedsReauth. */
-  async #authorized<T>(call: () => Promise<T>): Promise<T> {
-    const failed = (err: unknown): Error => {
-      const auth = this.#authFailure;
-      this.#authFailure = undefined;
-      return auth ? classifyGraphError(auth) : classifyGraphError(err);
-    };
-    try {
-      return await call();
-    } catch (err) {
-      if (this.#authFailure || (err as { statusCode?: number }).statusCode !== 401) throw failed(err);
-      this.#forceRefresh = true;
-      try {
-        return await call();
-      } catch (again) {
-        throw failed(again);
-      } finally {
-        this.#forceRefresh = false;
-      }
-    }
+  /** HTTP requests made (every attempt). */
+  get requests(): number {
+    return this.#graph.requests;
   }
 
   async #get<T>(url: string, prefer: string[] = []): Promise<T> {
     // UTC times (we keep each event's own zone from originalStartTimeZone), ids that survive moves.
-    const headers = ['outlook.timezone="UTC"', 'IdType="ImmutableId"', ...prefer].join(', ');
-    return this.#authorized(async () => (await this.#client.api(url).header('Prefer', headers).get()) as T);
+    return this.#graph.get<T>(url, ['outlook.timezone="UTC"', 'IdType="ImmutableId"', ...prefer]);
   }
 
   async #send<T>(method: 'post' | 'patch' | 'delete', url: string, body?: unknown): Promise<T> {
-    return this.#authorized(async () => {
-      const req = this.#client.api(url).header('Prefer', 'IdType="ImmutableId"');
-      return (await (method === 'delete' ? req.delete() : method === 'post' ? req.post(body) : req.patch(body))) as T;
-    });
+    return this.#graph.send<T>(method, url, body, { headers: { Prefer: 'IdType="ImmutableId"' } });
   }
 
   async #whoami() {
@@ -315,6 +252,100 @@ export class GraphCalendarConnector implements CalendarConnector {
     return typeof hit?.value === 'string' ? hit.value : null;
   }
 
+  /** The events collection of a calendar ('primary': the mailbox's default one). */
+  #eventsOf(calendarId: string): string {
+    return calendarId === 'primary' ? `${GRAPH}/me/calendar/events` : `${GRAPH}/me/calendars/${encodeURIComponent(calendarId)}/events`;
+  }
+
+  /**
+   * The event an earlier attempt made for this key, found by our key's extended property ("Get
+   * singleValueLegacyExtendedProperty": $filter=singleValueExtendedProperties/any(ep: ep/id eq '…' and ep/value eq '…'),
+   * and the property $expanded to compare the value exactly, since the filter on a value ignores case).
+   */
+  async #findByKey(calendarId: string, marker: string): Promise<GraphEvent | null> {
+    const id = tagPropertyId(KEY_TAG);
+    const filter = `singleValueExtendedProperties/any(ep: ep/id eq ${odataString(id)} and ep/value eq ${odataString(marker)})`;
+    const expand = `singleValueExtendedProperties($filter=id eq ${odataString(id)})`;
+    const url = `${this.#eventsOf(calendarId)}?$filter=${encodeURIComponent(filter)}&$select=id,isCancelled,onlineMeeting&$expand=${encodeURIComponent(expand)}`;
+    const found = await this.#graph.all<GraphEvent>(url, ['IdType="ImmutableId"']);
+    return found.find((e) => e.isCancelled !== true && (e.singleValueExtendedProperties ?? []).some((p) => p.id?.toLowerCase() === id.toLowerCase() && p.value === marker)) ?? null;
+  }
+
+  /**
+   * Creates an event once per `event.key`: the key's marker goes into an extended property (sk.key) and is searched
+   * first when `mayExist`; Graph's transactionId ("event" resource: for the server to avoid redundant POSTs when a
+   * client retries) is derived from it too, a second guard for a retry soon after a lost answer. Graph sends the
+   * attendees an invitation whatever `notifyAttendees` says: there is no sendUpdates=none (API-NOTES, Microsoft;
+   * writesNotifyAttendees). A Teams meeting is asked for with isOnlineMeeting and onlineMeetingProvider teamsForBusiness
+   * (event.md); its joinUrl comes back in onlineMeeting.
+   */
+  async createEvent(calendarId: string, event: NewEvent, opts: { mayExist: boolean }): Promise<CreatedEvent> {
+    const marker = taskMarker(event.key);
+    const tags = Object.entries(event.tags ?? {});
+    for (const [name, value] of tags) checkTag(name, value);
+    if (opts.mayExist) {
+      const found = await this.#findByKey(calendarId, marker);
+      if (found?.id) return { eventId: found.id, meetingUrl: found.onlineMeeting?.joinUrl ?? null, created: false };
+    }
+    const body: Record<string, unknown> = {
+      subject: event.summary,
+      start: graphTime(event.start, event.timeZone),
+      end: graphTime(event.end, event.timeZone),
+      attendees: event.attendees.map((a) => ({ emailAddress: { address: a.email, ...(a.name ? { name: a.name } : {}) }, type: 'required' })),
+      transactionId: transactionIdOf(event.key),
+      singleValueExtendedProperties: [{ id: tagPropertyId(KEY_TAG), value: marker }, ...tags.map(([name, value]) => ({ id: tagPropertyId(name), value }))],
+    };
+    if (event.description !== undefined) body['body'] = itemBody(event.description);
+    if (event.location !== undefined) body['location'] = { displayName: event.location };
+    if (event.onlineMeeting) {
+      body['isOnlineMeeting'] = true;
+      body['onlineMeetingProvider'] = 'teamsForBusiness';
+    }
+    Object.assign(body, reminder(event.reminderMinutes));
+    const created = await this.#send<GraphEvent>('post', this.#eventsOf(calendarId), body);
+    if (!created.id) throw new Error('Graph created an event without an id');
+    let meetingUrl = created.onlineMeeting?.joinUrl ?? null;
+    if (event.onlineMeeting && !meetingUrl) {
+      // The Teams meeting may be attached just after the answer: read it once more.
+      const again = await this.#get<GraphEvent>(`${GRAPH}/me/events/${encodeURIComponent(created.id)}?$select=id,onlineMeeting`);
+      meetingUrl = again.onlineMeeting?.joinUrl ?? null;
+    }
+    return { eventId: created.id, meetingUrl, created: true };
+  }
+
+  /**
+   * PATCHes only the fields given (reminderMinutes: the first becomes reminderMinutesBeforeStart; an empty list turns
+   * isReminderOn off). `notifyAttendees` cannot be honoured: Graph sends an organizer's attendees an update for every
+   * PATCH of a meeting (API-NOTES; writesNotifyAttendees is true) — the engine keeps such writes for changes the client
+   * may see. NotFound when the event is gone.
+   */
+  async patchEvent(_calendarId: string, eventId: string, patch: EventPatch, _opts: { notifyAttendees: boolean }): Promise<void> {
+    const body: Record<string, unknown> = {};
+    if (patch.summary !== undefined) body['subject'] = patch.summary;
+    if (patch.description !== undefined) body['body'] = itemBody(patch.description ?? '');
+    if (patch.location !== undefined) body['location'] = { displayName: patch.location ?? '' };
+    if (patch.start !== undefined || patch.end !== undefined) {
+      if (!patch.timeZone) throw new RangeError('EventPatch.timeZone is required with start or end');
+      if (patch.start !== undefined) body['start'] = graphTime(patch.start, patch.timeZone);
+      if (patch.end !== undefined) body['end'] = graphTime(patch.end, patch.timeZone);
+    }
+    Object.assign(body, reminder(patch.reminderMinutes));
+    if (Object.keys(body).length === 0) return;
+    await this.#send('patch', `${GRAPH}/me/events/${encodeURIComponent(eventId)}`, body);
+  }
+
+  /**
+   * Deletes an event; one already gone is fine. An organizer's delete of a meeting sends its attendees a cancellation
+   * ("Delete event") whatever `notifyAttendees` says: Graph has no way to delete quietly (writesNotifyAttendees).
+   */
+  async deleteEvent(_calendarId: string, eventId: string, _opts: { notifyAttendees: boolean }): Promise<void> {
+    try {
+      await this.#send('delete', `${GRAPH}/me/events/${encodeURIComponent(eventId)}`);
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
+    }
+  }
+
   async watch(calendarId: string, opts: { channelId: string; address: string; secret: string; expiresAt?: Date }): Promise<ChannelRecord> {
     const me = await this.#whoami();
     // Graph's limit for events is 10,080 minutes; three days leaves room to renew.
@@ -342,6 +373,31 @@ export class GraphCalendarConnector implements CalendarConnector {
       if (!(err instanceof NotFound)) throw err;
     }
   }
+}
+
+/** An instant as Graph's dateTimeTimeZone in the event's own IANA zone (Graph takes IANA names: API-NOTES). */
+function graphTime(at: Date, zone: string): { dateTime: string; timeZone: string } {
+  const local = DateTime.fromJSDate(at, { zone });
+  if (!local.isValid) throw new RangeError(`not a time zone Graph can take: '${zone}'`);
+  return { dateTime: local.toFormat("yyyy-MM-dd'T'HH:mm:ss"), timeZone: zone };
+}
+
+/** Our description as an itemBody: HTML when it is markup, text otherwise. */
+function itemBody(content: string): { contentType: 'html' | 'text'; content: string } {
+  return { contentType: /<[a-z][^>]*>/i.test(content) ? 'html' : 'text', content };
+}
+
+/** The popup reminder: Graph keeps one (the first of ours); none turns it off. */
+function reminder(minutes: number[] | undefined): Record<string, unknown> {
+  if (minutes === undefined) return {};
+  const first = minutes[0];
+  return first === undefined ? { isReminderOn: false } : { isReminderOn: true, reminderMinutesBeforeStart: first };
+}
+
+/** Graph's transactionId for a key: a GUID-shaped digest (no client data). */
+function transactionIdOf(key: string): string {
+  const h = createHash('sha256').update(`sk-event:${key}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /** A tag that normalise.ts could not read back would be lost silently: refused here instead. */

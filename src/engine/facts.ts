@@ -142,7 +142,7 @@ export async function applyFacts(
   }
 
   const planned = input.plugins.flatMap((plugin) => plugin.plan?.(facts, ctx) ?? []);
-  const actions = await enqueueActions(trx, planned.map((p) => plannedAction(therapistId, p, at)));
+  const actions = await enqueueActions(trx, planned.map((p) => plannedAction(keyring, therapistId, p, at)));
 
   // Signals change with facts and with time (not rebooked N days after a session): worked out
   // again whenever the ledger is read, which a tick does at least daily (presumeDue).

@@ -4,8 +4,10 @@
 import { z } from 'zod';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Logger } from '../log.js';
-import { claimDueActions, completeAction, deferCrashedAction, enqueueActions, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction, type NewActionInput } from '../store/actions.js';
+import type { Keyring } from '../secrets.js';
+import { claimDueActions, completeAction, deferCrashedAction, enqueueAction, enqueueActions, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction, type NewActionInput } from '../store/actions.js';
 import { audit } from '../store/audit.js';
+import { sealContext } from '../store/keys.js';
 import { setConnectionStatus } from '../store/connections.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -20,6 +22,11 @@ export interface PlannedAction {
   factKey: string | null;
   connectionId: string | null;
   payload: Record<string, unknown>;
+  /**
+   * Names, emails and text the action needs (a message, a task's title, an attendee): sealed at
+   * rest (actions.secret) and merged into the payload when it runs. Never in `payload`.
+   */
+  secret?: Record<string, unknown>;
   notBefore?: Date;
 }
 
@@ -90,9 +97,37 @@ export interface OutboxReport {
   deferred: number;
 }
 
-/** A planned action as the store records it. */
-export function plannedAction(therapistId: string, p: PlannedAction, now: Date): NewActionInput {
-  return { therapistId, connectionId: p.connectionId, kind: p.kind, idempotencyKey: p.key, payload: p.payload, notBefore: p.notBefore ?? now, now, factKey: p.factKey };
+const SECRET_CONTEXT = sealContext('actions', 'secret');
+
+/** A planned action as the store records it, its secret part sealed. */
+export function plannedAction(keyring: Keyring, therapistId: string, p: PlannedAction, now: Date): NewActionInput {
+  return {
+    therapistId,
+    connectionId: p.connectionId,
+    kind: p.kind,
+    idempotencyKey: p.key,
+    payload: p.payload,
+    notBefore: p.notBefore ?? now,
+    now,
+    factKey: p.factKey,
+    secret: p.secret ? keyring.encrypt(JSON.stringify(p.secret), SECRET_CONTEXT) : null,
+  };
+}
+
+/**
+ * Records one action from outside the facts (a booking, an operator, a test), once per key;
+ * returns its id and whether it was new.
+ */
+export async function submitAction(store: Store, therapistId: string, p: PlannedAction): Promise<{ id: string; created: boolean }> {
+  return enqueueAction(store.db, plannedAction(store.keyring, therapistId, p, store.now()));
+}
+
+/**
+ * Thrown by a plug-in when a call that cannot be repeated safely may or may not have taken effect
+ * (an email whose send answered 5xx or never answered): the action becomes `unknown`, never retried.
+ */
+export class OutcomeUnknown extends Error {
+  override readonly name = 'OutcomeUnknown';
 }
 
 /** Asks each plug-in for the work that is due now and records it (once per key); returns how many were new. */
@@ -102,7 +137,7 @@ export async function recordDueWork(deps: OutboxDeps): Promise<number> {
   for (const plugin of deps.plugins) {
     if (!plugin.due) continue;
     const due = await plugin.due(deps.store, now);
-    created += await enqueueActions(deps.store.db, due.map((p) => plannedAction(p.therapistId, p, now)));
+    created += await enqueueActions(deps.store.db, due.map((p) => plannedAction(deps.store.keyring, p.therapistId, p, now)));
   }
   return created;
 }
@@ -135,7 +170,17 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
   const now = store.now();
   const ids = { id: action.id, workerId, now };
   const where = { actionId: action.id, kind: action.kind };
-  const parsed = plugin.payload.safeParse(action.payload);
+  let input: unknown = action.payload;
+  if (action.secret !== null) {
+    try {
+      input = { ...action.payload, ...(JSON.parse(store.keyring.decrypt(action.secret, SECRET_CONTEXT)) as Record<string, unknown>) };
+    } catch (err) {
+      await failAction(db, { ...ids, error: `the stored details of this ${action.kind} do not open: ${(err as Error).message}` });
+      report.failed++;
+      return;
+    }
+  }
+  const parsed = plugin.payload.safeParse(input);
   if (!parsed.success) {
     await failAction(db, { ...ids, error: `the stored payload is not a valid ${action.kind}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` });
     report.failed++;
@@ -182,6 +227,12 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
   } catch (err) {
     const message = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500);
     const later = store.now();
+    if (err instanceof OutcomeUnknown) {
+      await markActionUnknown(db, { ...ids, now: later, reason: message });
+      log.warn({ ...where, error: message }, 'action outcome unknown; shown to the operator, never repeated blindly');
+      report.unknown++;
+      return;
+    }
     if (err instanceof NeedsReauth) {
       let parked = 0;
       if (action.connection_id) {

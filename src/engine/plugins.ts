@@ -1,6 +1,19 @@
-// The action plug-ins the product runs, by kind. Later capabilities (platform writes, reminders,
-// follow-ups) add theirs here; the outbox and the facts know them only through this list.
+// The action plug-ins the product runs, by kind. Later capabilities (reminders, follow-ups) add
+// theirs here; the outbox and the facts know them only through this list.
+import { mailSendPlugin } from './mail.js';
 import type { ActionPlugin } from './outbox.js';
 import { tagSessionPlugin } from './tagging.js';
+import { taskClosePlugin, taskOpenPlugin, taskUpdatePlugin } from './tasks.js';
+import { eventCreatePlugin, eventDeletePlugin, eventPatchPlugin, sessionRemindersPlugin } from './writes.js';
 
-export const defaultPlugins: readonly ActionPlugin[] = [tagSessionPlugin as ActionPlugin];
+export const defaultPlugins: readonly ActionPlugin[] = [
+  tagSessionPlugin,
+  eventCreatePlugin,
+  eventPatchPlugin,
+  eventDeletePlugin,
+  sessionRemindersPlugin,
+  taskOpenPlugin,
+  taskUpdatePlugin,
+  taskClosePlugin,
+  mailSendPlugin,
+] as ActionPlugin[];

@@ -8,12 +8,14 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { claimSyncRequests, finishSyncRequest, releaseSyncRequest, requestSync } from '../store/sync-queue.js';
 import type { Store } from '../store/store.js';
+import { nextTaskCheckAt } from '../store/tasks.js';
 import { upkeepChannels } from './channels.js';
 import { applyFacts } from './facts.js';
 import { recordDueWork, runDueActions, type ActionPlugin, type OutboxReport } from './outbox.js';
 import { defaultPlugins } from './plugins.js';
 import type { ConnectorFactory } from './platforms.js';
 import { recordSyncError, syncCalendar, type SyncOutcome } from './sync.js';
+import { checkTaskLists, type TaskCheckReport } from './tasks.js';
 
 export interface WorkerDeps {
   store: Store;
@@ -99,6 +101,8 @@ export interface TickReport {
   presumed: number;
   /** Actions that fell due with time (plug-ins' `due`), recorded this tick. */
   dueRecorded: number;
+  /** The sparse check of follow-up lists (tasks the therapist completed or deleted). */
+  tasks: TaskCheckReport;
   actions: OutboxReport;
   /** When something is next due (a retry, a presumption, a lost lease), for a scheduler that sleeps. */
   nextDueAt: string | null;
@@ -140,7 +144,11 @@ export async function nextDue(store: Store): Promise<{ at: Date | null; actionAt
          FROM actions WHERE status IN ('pending', 'running')) a,
       (SELECT min(next_presume_at) AS at FROM ledgers) l`.execute(store.db);
   const r = row.rows[0];
-  return { at: r?.at ? new Date(r.at) : null, actionAt: r?.action_at ? new Date(r.action_at) : null };
+  const action = r?.action_at ? new Date(r.action_at) : null;
+  // A follow-up list with open tasks is looked at on its own cadence.
+  const check = await nextTaskCheckAt(store.db);
+  const times = [r?.at ? new Date(r.at) : null, check].filter((d): d is Date => d !== null);
+  return { at: times.length ? new Date(Math.min(...times.map((d) => d.getTime()))) : null, actionAt: action };
 }
 
 /** Syncs, presumptions and actions until nothing more is due now. */
@@ -154,8 +162,11 @@ export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: (
   const outbox = { store: deps.store, connectors: deps.connectors, log: deps.log, plugins: deps.plugins ?? defaultPlugins, stopping };
   const presumed = stopping() ? 0 : await presumeDue(deps);
   const dueRecorded = stopping() ? 0 : await recordDueWork(outbox);
+  // The therapist's own changes to tasks are looked at before actions run, so an update never goes
+  // to a task they have just completed.
+  const tasks = stopping() ? { lists: 0, requests: 0, closedByTherapist: 0, failed: 0 } : await checkTaskLists(deps);
   const actions = await runDueActions(outbox, workerId, maxActions === undefined ? {} : { max: maxActions });
-  return { synced, presumed, dueRecorded, actions };
+  return { synced, presumed, dueRecorded, tasks, actions };
 }
 
 /**

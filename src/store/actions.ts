@@ -14,6 +14,8 @@ export interface NewActionInput {
   now: Date;
   /** The fact it is a consequence of (a transition's or a signal's key). */
   factKey?: string | null;
+  /** The personal part of the payload, already sealed (outbox.ts sealActionSecret). */
+  secret?: string | null;
 }
 
 function actionRow(input: NewActionInput) {
@@ -25,6 +27,7 @@ function actionRow(input: NewActionInput) {
     payload: JSON.stringify(input.payload ?? {}),
     next_attempt_at: input.notBefore,
     fact_key: input.factKey ?? null,
+    secret: input.secret ?? null,
     created_at: input.now,
     updated_at: input.now,
   };

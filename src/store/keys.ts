@@ -27,6 +27,7 @@ export const sealedColumns: readonly SealedColumn[] = [
   { table: 'event_snapshots', column: 'payload', key: ['calendar_id', 'event_id'] },
   { table: 'clients', column: 'ledger_key', key: ['id'], hash: { column: 'ledger_key_hash', purpose: () => CLIENT_KEY_PURPOSE, needs: [] } },
   { table: 'ledgers', column: 'state', key: ['therapist_id'] },
+  { table: 'actions', column: 'secret', key: ['id'] },
 ];
 
 /** The purpose of the keyed hash that finds a client again by the ledger's client key. */

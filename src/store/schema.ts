@@ -173,9 +173,39 @@ export interface ActionsTable {
   last_error: string | null;
   fact_key: ColumnType<string | null, string | null | undefined, string | null>;
   started_at: NullableTimestamp;
+  /** Sealed JSON (actions.secret): the personal part of the payload. */
+  secret: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
   finished_at: NullableTimestamp;
+}
+
+export interface TaskListsTable {
+  id: Generated<string>;
+  therapist_id: string;
+  connection_id: string;
+  provider_list_id: string;
+  cursor: ColumnType<string | null, string | null | undefined, string | null>;
+  checked_through: NullableTimestamp;
+  next_check_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type TaskStatus = 'open' | 'completed' | 'deleted';
+
+export interface TasksTable {
+  id: Generated<string>;
+  therapist_id: string;
+  list_id: string;
+  key: string;
+  marker: string;
+  provider_task_id: string;
+  status: TaskStatus;
+  closed_by: 'therapist' | 'sessionkeeper' | null;
+  closed_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
 }
 
 export interface LedgersTable {
@@ -252,6 +282,8 @@ export interface Database {
   key_canaries: KeyCanariesTable;
   ledgers: LedgersTable;
   client_signals: ClientSignalsTable;
+  task_lists: TaskListsTable;
+  tasks: TasksTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

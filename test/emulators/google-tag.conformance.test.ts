@@ -187,7 +187,7 @@ test('fault dropAfter: the write takes effect and the answer is lost; drop: noth
   expect((await cal.events.list({ calendarId: 'primary', q: 'Made' })).data.items).toHaveLength(1);
 });
 
-test('the request hook: both phases of every calendar request, counted from 1; drop before or after the effect', async () => {
+test('the request hook: both phases of every API request (here calendar), counted from 1; drop before or after the effect', async () => {
   const { cal } = await connect({ forceRefreshOnFailure: true });
   const id = emu.insertEvent(EMAIL, { summary: 'Session', ...WHEN })['id'] as string;
   const seen: RequestHookInfo[] = [];
@@ -200,10 +200,10 @@ test('the request hook: both phases of every calendar request, counted from 1; d
   expect(emu.requests.slice(-3).map((r) => `${r.path === '/token' ? 'token' : r.method} ${r.status}`)).toEqual(['GET 401', 'token 200', 'GET 200']);
   const path = `/calendar/v3/calendars/primary/events/${id}`;
   expect(seen).toEqual([
-    { seq: 1, method: 'GET', path, phase: 'before' },
-    { seq: 1, method: 'GET', path, phase: 'after' },
-    { seq: 2, method: 'GET', path, phase: 'before' },
-    { seq: 2, method: 'GET', path, phase: 'after' },
+    { seq: 1, method: 'GET', path, api: 'calendar', phase: 'before' },
+    { seq: 1, method: 'GET', path, api: 'calendar', phase: 'after' },
+    { seq: 2, method: 'GET', path, api: 'calendar', phase: 'before' },
+    { seq: 2, method: 'GET', path, api: 'calendar', phase: 'after' },
   ]);
 
   const tag = (value: string) => cal.events.patch({ calendarId: 'primary', eventId: id, requestBody: { extendedProperties: { private: { 'sk.step': value } } } }, { retry: false });

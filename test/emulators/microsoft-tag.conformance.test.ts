@@ -274,11 +274,13 @@ test('attendeeUpdates: each organizer PATCH that changes a meeting; not a no-op,
   emu.updateEvent(OID, mid, { subject: 'Jane - intake' });
   // Adding attendees to an event that had none invites them.
   await graph.api(`/me/events/${String(solo['id'])}`).patch({ attendees: [client('sam@example.com')] });
-  expect(emu.attendeeUpdates()).toEqual([
-    { eventId: mid, at: '2025-03-01T12:01:00.000Z' },
-    { eventId: mid, at: '2025-03-01T12:02:00.000Z' },
-    { eventId: solo['id'], at: '2025-03-01T12:02:00.000Z' },
+  expect(emu.attendeeUpdates('update')).toEqual([
+    { eventId: mid, kind: 'update', to: ['jane@example.com'], at: '2025-03-01T12:01:00.000Z' },
+    { eventId: mid, kind: 'update', to: ['jane@example.com'], at: '2025-03-01T12:02:00.000Z' },
+    { eventId: solo['id'], kind: 'update', to: ['sam@example.com'], at: '2025-03-01T12:02:00.000Z' },
   ]);
+  // The POST of the meeting itself was its invitation (kind 'invitation'); the solo event and the attendee copy sent none.
+  expect(emu.attendeeUpdates().map((u) => [u.kind, u.eventId])).toEqual([['invitation', mid], ['update', mid], ['update', mid], ['update', solo['id']]]);
   expect(emu.requests.filter((r) => r.method === 'PATCH').map((r) => r.attendeeUpdate)).toEqual([true, false, true, false, false, true]);
 });
 
@@ -293,7 +295,7 @@ test('attendeeUpdates: a PATCH of one occurrence of a series with attendees is a
   const second = String(instances[1]!['id']);
   await graph.api(`/me/events/${second}`).patch({ singleValueExtendedProperties: [{ id: COLOR, value: 'Green' }] });
   expect((await expanded(second, COLOR))['singleValueExtendedProperties']).toEqual([{ id: COLOR, value: 'Green' }]);
-  expect(emu.attendeeUpdates().map((u) => u.eventId)).toEqual([second]);
+  expect(emu.attendeeUpdates('update').map((u) => u.eventId)).toEqual([second]);
 });
 
 // ---- crash-test faults ------------------------------------------------------------------------------------------
@@ -317,7 +319,7 @@ test('fault dropAfter: the PATCH takes effect and its answer is lost; drop (befo
   const after = await expanded(id, COLOR);
   expect(after['singleValueExtendedProperties']).toEqual([{ id: COLOR, value: 'Green' }]);
   expect(after['changeKey']).not.toBe(ev['changeKey']);
-  expect(emu.attendeeUpdates().map((u) => u.eventId)).toEqual([id]);
+  expect(emu.attendeeUpdates('update').map((u) => u.eventId)).toEqual([id]);
   expect(emu.faults.pending()).toBe(0);
 });
 

@@ -3,7 +3,6 @@
 // killed with SIGKILL at 50 seeded points of its platform calls (before a request takes effect, or
 // after it took effect and before its answer arrives), during syncs and during actions. After each
 // kill it is started again; the week must end with the clean run's facts and actions, each tag written once.
-import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,12 +15,11 @@ import { ManualClock } from '../../src/clock.js';
 import { completeGoogleConnect } from '../../src/engine/connect.js';
 import { platformConnectors } from '../../src/engine/platforms.js';
 import { silentLogger } from '../../src/log.js';
-import { databaseUrl } from '../../src/store/provision.js';
-import pg from 'pg';
 import { startGoogleEmulator } from '../emulators/google/server.js';
-import { newTestDbName, testBackends } from '../helpers/db.js';
+import { freshPgDatabase, testBackends, testStores } from '../helpers/db.js';
 import { googleEnv, REDIRECT } from '../helpers/google.js';
 import { freePort } from '../helpers/net.js';
+import { childProduct, sharedClock } from './child.js';
 import { googleDriver, practiceWeek, rng, runResult, type Step } from './practice-life.js';
 import { effectiveWrites, GOOGLE_EVENT_PATH, googleWorld, play } from './world.js';
 
@@ -43,7 +41,7 @@ for (const backend of testBackends()) {
     test(`killed with SIGKILL at ${KILLS} seeded points, it converges to the clean run with nothing done twice`, { timeout: 900_000 }, async () => {
       console.log(`engine crash harness: seed ${SEED} (set SK_HARNESS_SEED to replay)`);
       // The clean run, in-process, gives the result to reach and how many platform calls it took.
-      const clean = await googleWorld({ backend, clock: new ManualClock(FROM), therapists: 1 });
+      const clean = await googleWorld({ stores: testStores, backend, clock: new ManualClock(FROM), therapists: 1 });
       cleanups.push(() => clean.close());
       await play(clean, steps, END, rng(SEED + 7));
       const expected = await runResult(clean.store.db, clean.driver);
@@ -52,13 +50,8 @@ for (const backend of testBackends()) {
       // The crash run: the emulator here, the product in a child process.
       const clock = new ManualClock(FROM);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-crash-'));
-      const clockFile = path.join(dir, 'clock');
-      const setClock = (iso: string) => {
-        clock.set(iso);
-        fs.writeFileSync(`${clockFile}.tmp`, clock.now().toISO()!);
-        fs.renameSync(`${clockFile}.tmp`, clockFile);
-      };
-      setClock(FROM);
+      const shared = sharedClock(clock, dir);
+      const setClock = shared.set;
       const emu = await startGoogleEmulator({ clock });
       cleanups.push(() => emu.close());
       const port = await freePort();
@@ -68,20 +61,13 @@ for (const backend of testBackends()) {
         PORT: String(port),
         SESSIONKEEPER_PUBLIC_URL: `http://127.0.0.1:${port}`,
         SESSIONKEEPER_KEY: crypto.randomBytes(32).toString('base64'),
-        SESSIONKEEPER_CLOCK_FILE: clockFile,
+        SESSIONKEEPER_CLOCK_FILE: shared.file,
         SESSIONKEEPER_WORKER: 'off',
         SESSIONKEEPER_TICK_TOKEN: TOKEN,
         SESSIONKEEPER_LOG_LEVEL: 'error',
       };
       if (backend === 'pglite') env['SESSIONKEEPER_DATA_DIR'] = path.join(dir, 'data');
-      else {
-        const name = newTestDbName();
-        const admin = new pg.Client({ connectionString: process.env['TEST_DATABASE_URL'] });
-        await admin.connect();
-        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${inject('pgTemplate')!}`);
-        await admin.end();
-        env['DATABASE_URL'] = databaseUrl(process.env['TEST_DATABASE_URL']!, name);
-      }
+      else env['DATABASE_URL'] = await freshPgDatabase();
 
       // The therapist connects (through the product's own code, before the server runs).
       const setup = await openApp({ env, clock, log: silentLogger, command: 'test setup' });
@@ -91,36 +77,12 @@ for (const backend of testBackends()) {
       await setup.store.db.updateTable('calendars').set({ role: 'practice' }).where('connection_id', '=', connected.connectionId).execute();
       await setup.close();
 
-      let child: ChildProcess | undefined;
+      const child = childProduct({ script: 'dist/src/server.js', env, port, token: TOKEN });
       const startTimes: number[] = [];
       const start = async () => {
-        const t0 = performance.now();
-        const c = spawn(process.execPath, ['dist/src/server.js'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-        child = c;
-        for (let i = 0; ; i++) {
-          if (c.exitCode !== null) throw new Error(`the server exited at start: ${stderr}`);
-          const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
-          if (ok) {
-            startTimes.push(performance.now() - t0);
-            return;
-          }
-          if (i > 600) throw new Error(`the server did not start: ${stderr}`);
-          await new Promise((r) => setTimeout(r, 25));
-        }
+        startTimes.push(await child.start());
       };
-      const killed = async () => {
-        const c = child!;
-        if (c.exitCode === null && c.signalCode === null) {
-          const exited = new Promise((r) => c.once('exit', r));
-          c.kill('SIGKILL');
-          await exited;
-        }
-      };
-      cleanups.push(async () => {
-        if (child && child.exitCode === null) child.kill('SIGKILL');
-      });
+      cleanups.push(() => child.kill());
 
       // Seeded kill points: after a seeded number of platform calls (1 to 4), the next one, before
       // it takes effect or after; 50 times.
@@ -141,7 +103,7 @@ for (const backend of testBackends()) {
         const what = method === 'PATCH' ? 'action' : method === 'GET' ? 'sync or check' : method;
         during.set(what, (during.get(what) ?? 0) + 1);
         down = true;
-        await killed();
+        await child.kill();
         return 'drop';
       });
 
@@ -154,12 +116,12 @@ for (const backend of testBackends()) {
             await start();
           }
           await emu.settled();
-          const res = await fetch(`http://127.0.0.1:${port}/tick`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }).catch(() => undefined);
+          const res = await child.tick();
           if (!res || res.status !== 200) {
             if (!down) throw new Error(`tick failed without a kill: ${res ? res.status : 'no answer'}`);
             continue;
           }
-          const report = (await res.json()) as { synced: number; presumed: number; actions: { claimed: number }; nextDueAt: string | null; nextActionAt: string | null };
+          const report = res.report;
           await emu.settled();
           if (report.synced + report.presumed + report.actions.claimed > 0) continue;
           let next = report.nextDueAt ? Date.parse(report.nextDueAt) : null;
@@ -183,8 +145,7 @@ for (const backend of testBackends()) {
       setClock(END);
       await drain(Date.parse(END));
       emu.setRequestHook(null);
-      child!.kill('SIGTERM');
-      await new Promise((r) => child!.once('exit', r));
+      await child.stop();
 
       const after = await openApp({ env, clock, log: silentLogger, command: 'test check' });
       cleanups.push(() => after.close());

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { Forbidden, NeedsReauth, RetryAfter } from '../../connectors/errors.js';
 import type { App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { actionBackoffMs, recordDueWork, runDueActions, type ActionPlugin } from '../../src/engine/outbox.js';
+import { actionBackoffMs, OutcomeUnknown, recordDueWork, runDueActions, submitAction, type ActionPlugin } from '../../src/engine/outbox.js';
 import type { ConnectorFactory } from '../../src/engine/platforms.js';
 import { createHandler } from '../../src/http.js';
 import { silentLogger } from '../../src/log.js';
@@ -21,6 +21,8 @@ import { forEachBackend } from '../helpers/db.js';
 
 const noConnectors: ConnectorFactory = {
   calendarConnector: () => Promise.reject(new Error('no platform in this test')),
+  taskConnector: () => Promise.reject(new Error('no platform in this test')),
+  mailConnector: () => Promise.reject(new Error('no platform in this test')),
 };
 
 forEachBackend('outbox', (t) => {
@@ -185,6 +187,50 @@ forEachBackend('outbox', (t) => {
     script = [];
     expect((await runDueActions(deps(), 'w')).done).toBe(1);
     expect(calls).toEqual(['11:recovering']);
+  });
+
+  test('personal details are sealed at rest and reach the plug-in merged into its payload', async () => {
+    const s = await setup('sealed');
+    const seen: unknown[] = [];
+    const mailer: ActionPlugin<{ n: number; to: string; subject: string }> = {
+      kind: 'test_sealed',
+      payload: z.strictObject({ n: z.number(), to: z.email(), subject: z.string() }),
+      onCrash: 'unknown',
+      async run(p) {
+        seen.push(p);
+        return { status: 'done' };
+      },
+    };
+    const planned = { kind: 'test_sealed', key: 'sealed-1', factKey: null, connectionId: s.connectionId, payload: { n: 1 }, secret: { to: 'jane.doe@client.example', subject: 'Jane, your Tuesday session' } };
+    expect((await submitAction(t.store, s.therapistId, planned)).created).toBe(true);
+    expect((await submitAction(t.store, s.therapistId, planned)).created).toBe(false);
+    const row = await s.status('sealed-1');
+    const stored = JSON.stringify(row);
+    expect(stored).not.toContain('jane.doe');
+    expect(stored).not.toContain('Tuesday');
+    expect(row.payload).toEqual({ n: 1 });
+    expect(await runDueActions({ ...deps(), plugins: [mailer as ActionPlugin] }, 'w')).toMatchObject({ done: 1 });
+    expect(seen).toEqual([{ n: 1, to: 'jane.doe@client.example', subject: 'Jane, your Tuesday session' }]);
+  });
+
+  test('a call that may or may not have taken effect (OutcomeUnknown) is never repeated', async () => {
+    const s = await setup('unsure');
+    let runs = 0;
+    const unsure: ActionPlugin<{ n: number }> = {
+      kind: 'test_unsure',
+      payload: z.strictObject({ n: z.number() }),
+      onCrash: 'unknown',
+      async run() {
+        runs++;
+        throw new OutcomeUnknown('Gmail answered 503 to the send');
+      },
+    };
+    await s.add('test_unsure', 'unsure-1', { n: 1 });
+    expect(await runDueActions({ ...deps(), plugins: [unsure as ActionPlugin] }, 'w')).toMatchObject({ unknown: 1, retried: 0 });
+    t.clock.advance({ hours: 7 });
+    expect((await runDueActions({ ...deps(), plugins: [unsure as ActionPlugin] }, 'w')).claimed).toBe(0);
+    expect(runs).toBe(1);
+    expect(await s.status('unsure-1')).toMatchObject({ status: 'unknown', last_error: expect.stringContaining('503') });
   });
 
   test('a stored payload that is not valid fails with what is wrong', async () => {

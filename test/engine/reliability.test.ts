@@ -5,7 +5,7 @@
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { testBackends } from '../helpers/db.js';
+import { testBackends, testStores } from '../helpers/db.js';
 import { practiceWeek, rng, runResult } from './practice-life.js';
 import { googleWorld, graphWorld, injectFaults, play, type World, type WorldOptions } from './world.js';
 
@@ -20,7 +20,7 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
       let clean: { facts: string[]; actions: string[] };
       const worlds: World[] = [];
       const run = async (opts: Partial<WorldOptions>, prepare?: (w: World) => void) => {
-        const w = await make({ backend, clock: new ManualClock(FROM), therapists: 3, ...opts });
+        const w = await make({ stores: testStores, backend, clock: new ManualClock(FROM), therapists: 3, ...opts });
         worlds.push(w);
         prepare?.(w);
         await play(w, steps, END, rng(SEED + 7));

@@ -19,9 +19,7 @@ import { GOOGLE_SCOPES } from '../../connectors/google/oauth.js';
 import { MICROSOFT_SCOPES } from '../../connectors/microsoft/auth.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/server.js';
 import { graphRedirect, msalNetworkClient, startGraphEmulator, type GraphEmulator } from '../emulators/microsoft/server.js';
-import { openSecondStore, openTestStore } from '../helpers/db.js';
-import { googleEnv, REDIRECT } from '../helpers/google.js';
-import { MS_REDIRECT, TENANT } from '../helpers/microsoft.js';
+import { googleEnv, MS_REDIRECT, REDIRECT, TENANT } from '../helpers/platform-env.js';
 import { googleDriver, graphDriver, rng, type Driver, type Step } from './practice-life.js';
 
 type Hook = (info: { seq: number; method: string; path: string; phase: 'before' | 'after' }) => 'drop' | void | Promise<'drop' | void>;
@@ -30,7 +28,7 @@ type Hook = (info: { seq: number; method: string; path: string; phase: 'before' 
 interface Emu {
   settled(): Promise<void>;
   setRequestHook(hook: Hook | null): void;
-  faults: { add(f: { fault: unknown; times?: number }): void };
+  faults: { add(f: { match?: { method?: string; path?: RegExp }; fault: unknown; times?: number }): void };
   requests: { method: string; path: string; status: number; dropped?: 'before' | 'after' }[];
   close(): Promise<void>;
 }
@@ -46,6 +44,11 @@ export interface World {
   proxy: Proxy;
   /** Tag writes that took effect at the platform, per event path. */
   tagWrites(): Map<string, number>;
+  /**
+   * Connects therapist n (dr{n}@practice.example) through the real consent flow, with these scopes
+   * (all the product asks for by default); their calendar is a practice calendar. Our ids.
+   */
+  connect(n: number, scopes?: readonly string[]): Promise<{ therapistId: string; connectionId: string; calendarId: string }>;
   close(): Promise<void>;
 }
 
@@ -128,7 +131,18 @@ async function routerFor(config: Config, store: Store, clock: ManualClock): Prom
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+/**
+ * Where a world's databases come from: the tests' templates (test/helpers/db.ts testStores), or a
+ * benchmark's own. Passed in so that this module does not depend on the test runner.
+ */
+export interface WorldStores {
+  open(backend: Backend, keyring: Keyring, clock: ManualClock): Promise<Store>;
+  /** Another store on the same database (a second engine). */
+  another(store: Store): Promise<Store>;
+}
+
 export interface WorldOptions {
+  stores: WorldStores;
   backend: Backend;
   clock: ManualClock;
   therapists: number;
@@ -139,50 +153,55 @@ export interface WorldOptions {
 export async function googleWorld(opts: WorldOptions): Promise<World> {
   const { clock } = opts;
   const emu = await startGoogleEmulator({ clock });
-  const store = await openTestStore(opts.backend, new Keyring(generateKey()), clock);
+  const store = await opts.stores.open(opts.backend, new Keyring(generateKey()), clock);
   let routerUrl = '';
   const proxy = new Proxy(() => routerUrl);
   await proxy.listen();
   const config = loadConfig(googleEnv(emu, { SESSIONKEEPER_PUBLIC_URL: proxy.url }));
   const platform = { sleep: async () => undefined, timeoutMs: 3000 };
-  const stores = [store, ...(opts.engines === 2 ? [await openSecondStore(store)] : [])];
+  const stores = [store, ...(opts.engines === 2 ? [await opts.stores.another(store)] : [])];
   const factories = stores.map((s) => platformConnectors(config, s, platform));
   const router = await routerFor(config, store, clock);
   routerUrl = router.url;
   const calendarIds: string[] = [];
-  for (let n = 0; n < opts.therapists; n++) {
+  const connect = async (n: number, scopes: readonly string[] = GOOGLE_SCOPES) => {
     const email = `dr${n}@practice.example`;
     emu.addAccount({ sub: `sub-${n}`, email });
     emu.addCalendar(`sub-${n}`, { id: email, summary: 'Practice', timeZone: 'America/New_York', primary: true });
-    const connected = await completeGoogleConnect(store, config, factories[0]!, emu.authorize(`sub-${n}`, [...GOOGLE_SCOPES], REDIRECT));
+    const connected = await completeGoogleConnect(store, config, factories[0]!, emu.authorize(`sub-${n}`, [...scopes], REDIRECT));
     await store.db.updateTable('calendars').set({ role: 'practice' }).where('connection_id', '=', connected.connectionId).execute();
     calendarIds.push(email);
-  }
-  return finishWorld('google', opts, store, stores, factories, config, emu as unknown as Emu, googleDriver(emu, calendarIds), proxy, router, GOOGLE_EVENT_PATH);
+    return { therapistId: connected.therapistId, connectionId: connected.connectionId, calendarId: connected.calendars[0]!.id };
+  };
+  for (let n = 0; n < opts.therapists; n++) await connect(n);
+  return finishWorld('google', opts, store, stores, factories, config, emu as unknown as Emu, googleDriver(emu, calendarIds), proxy, router, GOOGLE_EVENT_PATH, connect);
 }
 
 export async function graphWorld(opts: WorldOptions): Promise<World> {
   const { clock } = opts;
   const emu = await startGraphEmulator({ clock });
-  const store = await openTestStore(opts.backend, new Keyring(generateKey()), clock);
+  const store = await opts.stores.open(opts.backend, new Keyring(generateKey()), clock);
   let routerUrl = '';
   const proxy = new Proxy(() => routerUrl);
   await proxy.listen();
   const config = loadConfig({ MICROSOFT_CLIENT_ID: emu.clientId, MICROSOFT_CLIENT_SECRET: emu.clientSecret, MICROSOFT_TENANT: TENANT, MICROSOFT_REDIRECT_URI: MS_REDIRECT, SESSIONKEEPER_PUBLIC_URL: proxy.url });
   const platform: PlatformOptions = { sleep: async () => undefined, timeoutMs: 3000, microsoft: { networkClient: msalNetworkClient(emu) as never, transport: graphRedirect(emu), maxRetries: 0 } };
-  const stores = [store, ...(opts.engines === 2 ? [await openSecondStore(store)] : [])];
+  const stores = [store, ...(opts.engines === 2 ? [await opts.stores.another(store)] : [])];
   const factories = stores.map((s) => platformConnectors(config, s, platform));
   const router = await routerFor(config, store, clock);
   routerUrl = router.url;
   const users: { oid: string; upn: string }[] = [];
-  for (let n = 0; n < opts.therapists; n++) {
+  const connect = async (n: number, scopes: readonly string[] = MICROSOFT_SCOPES) => {
     const user = { oid: `0000000${n}-1111-2222-3333-444444444444`, upn: `dr${n}@practice.example` };
     emu.addUser({ oid: user.oid, tid: TENANT, upn: user.upn, displayName: user.upn, timeZone: 'Eastern Standard Time' });
-    const connected = await completeMicrosoftConnect(store, config, factories[0]!, emu.authorize(user.oid, [...MICROSOFT_SCOPES], MS_REDIRECT), { allowNewTherapist: true, platform });
+    const connected = await completeMicrosoftConnect(store, config, factories[0]!, emu.authorize(user.oid, [...scopes], MS_REDIRECT), { allowNewTherapist: true, platform });
     await store.db.updateTable('calendars').set({ role: 'practice' }).where('connection_id', '=', connected.connectionId).where('name', '=', 'Calendar').execute();
     users.push(user);
-  }
-  return finishWorld('microsoft', opts, store, stores, factories, config, emu as unknown as Emu, graphDriver(emu, users), proxy, router, GRAPH_EVENT_PATH);
+    const practice = await store.db.selectFrom('calendars').select('id').where('connection_id', '=', connected.connectionId).where('role', '=', 'practice').executeTakeFirstOrThrow();
+    return { therapistId: connected.therapistId, connectionId: connected.connectionId, calendarId: practice.id };
+  };
+  for (let n = 0; n < opts.therapists; n++) await connect(n);
+  return finishWorld('microsoft', opts, store, stores, factories, config, emu as unknown as Emu, graphDriver(emu, users), proxy, router, GRAPH_EVENT_PATH, connect);
 }
 
 function finishWorld(
@@ -197,6 +216,7 @@ function finishWorld(
   proxy: Proxy,
   router: { close(): Promise<void> },
   eventPath: RegExp,
+  connect: World['connect'],
 ): World {
   const engines: WorkerDeps[] = stores.map((s, i) => ({ store: s, connectors: factories[i]!, log: silentLogger, clock: opts.clock, publicUrl: config.publicUrl }));
   return {
@@ -208,6 +228,7 @@ function finishWorld(
     driver,
     proxy,
     tagWrites: () => effectiveWrites(emu.requests, eventPath),
+    connect,
     async close() {
       emu.setRequestHook(null);
       await router.close();

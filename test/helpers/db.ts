@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { ManualClock, type Clock } from '../../src/clock.js';
 import { generateKey, Keyring } from '../../src/secrets.js';
 import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { databaseUrl, pgliteStoreFromTemplate, pgStoreFromTemplate } from '../../src/store/provision.js';
 import type { Database } from '../../src/store/schema.js';
 import { createPool, Store, type Backend } from '../../src/store/store.js';
@@ -35,6 +36,28 @@ export async function openTestStore(backend: Backend, keyring: Keyring, clock: C
   if (!url || !template) throw new Error('PostgreSQL tests need TEST_DATABASE_URL');
   return pgStoreFromTemplate(url, template, newTestDbName(), keyring, clock);
 }
+
+/** A fresh migrated PostgreSQL database (a copy of the run's template) for a child process; returns its URL. */
+export async function freshPgDatabase(): Promise<string> {
+  const url = process.env['TEST_DATABASE_URL'];
+  const template = inject('pgTemplate');
+  if (!url || !template) throw new Error('PostgreSQL tests need TEST_DATABASE_URL');
+  const name = newTestDbName();
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  } finally {
+    await admin.end();
+  }
+  return databaseUrl(url, name);
+}
+
+/** The test run's databases for the engine's worlds (test/engine/world.ts). */
+export const testStores = {
+  open: (backend: Backend, keyring: Keyring, clock: Clock) => openTestStore(backend, keyring, clock),
+  another: (store: Store) => openSecondStore(store),
+};
 
 /** The backends this run covers: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
 export function testBackends(): Backend[] {

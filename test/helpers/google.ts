@@ -9,7 +9,8 @@ import type { CalendarRole } from '../../src/store/schema.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/server.js';
 import type { TestDb } from './db.js';
 
-export const REDIRECT = 'http://127.0.0.1:9/oauth/google/callback';
+export { googleEnv, REDIRECT } from './platform-env.js';
+import { googleEnv, REDIRECT } from './platform-env.js';
 
 export interface GoogleWorld {
   emu: GoogleEmulator;
@@ -23,18 +24,6 @@ export interface GoogleWorld {
   }>;
 }
 
-export function googleEnv(emu: GoogleEmulator, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    GOOGLE_CLIENT_ID: emu.clientId,
-    GOOGLE_CLIENT_SECRET: emu.clientSecret,
-    GOOGLE_REDIRECT_URI: REDIRECT,
-    GOOGLE_API_ROOT_URL: emu.url,
-    GOOGLE_OAUTH_TOKEN_URL: emu.tokenUrl,
-    GOOGLE_OAUTH_AUTH_URL: emu.authUrl,
-    GOOGLE_OAUTH_REVOKE_URL: emu.revokeUrl,
-    ...extra,
-  };
-}
 
 export function withGoogle(t: TestDb, opts: { timeoutMs?: number } = {}): GoogleWorld {
   let emu: GoogleEmulator | undefined;

@@ -9,8 +9,8 @@ import { platformConnectors, type ConnectorFactory, type PlatformOptions } from 
 import { graphRedirect, msalNetworkClient, startGraphEmulator, type GraphEmulator } from '../emulators/microsoft/server.js';
 import type { TestDb } from './db.js';
 
-export const MS_REDIRECT = 'http://127.0.0.1:9/oauth/microsoft/callback';
-export const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+export { MS_REDIRECT, TENANT } from './platform-env.js';
+import { MS_REDIRECT, TENANT } from './platform-env.js';
 
 export interface MicrosoftWorld {
   emu: GraphEmulator;

@@ -1,5 +1,6 @@
-// Error bodies of the Google emulator: Calendar v3 errors in Google's JSON shape {"error":{code,message,errors,status}}
-// and OAuth token-endpoint errors; the 401/409/410 texts are the ones quoted in the brief and API-NOTES (Google).
+// Error bodies of the Google emulator: Calendar v3, Tasks v1 and Gmail v1 errors in Google's JSON shape
+// {"error":{code,message,errors,status}} and OAuth token-endpoint errors; the 401/409/410 texts are the ones
+// quoted in the brief and API-NOTES (Google).
 
 export interface GoogleErrorItem {
   message: string;
@@ -107,6 +108,43 @@ export function fullSyncRequired(): GoogleApiError {
   return new GoogleApiError(410, m, [item('global', 'fullSyncRequired', m)], 'GONE');
 }
 
+/**
+ * 400 for more than 5 reminder overrides (Event.reminders.overrides: "The maximum number of override reminders
+ * is 5"). Reason as other integrations record it from the live API (eventRemindersCountExceedsLimit, domain
+ * calendar); the message text is the emulator's.
+ */
+export function tooManyReminders(): GoogleApiError {
+  const m = 'The number of reminder overrides exceeds the limit of 5.';
+  return new GoogleApiError(400, m, [item('calendar', 'eventRemindersCountExceedsLimit', m)], 'INVALID_ARGUMENT');
+}
+
+/** 400 for reminders.useDefault true together with overrides (reason and message as integrations record them). */
+export function defaultRemindersWithOverrides(): GoogleApiError {
+  const m = 'Cannot specify both default reminders and overrides at the same time.';
+  return new GoogleApiError(400, m, [item('calendar', 'cannotUseDefaultRemindersAndSpecifyOverride', m)], 'INVALID_ARGUMENT');
+}
+
+/** Google's one-platform 404 text (Tasks API: "Requested entity was not found."). */
+export function entityNotFound(): GoogleApiError {
+  return notFound('Requested entity was not found.');
+}
+
+/** Gmail's 400 for a bad message: reason invalidArgument. */
+export function invalidArgument(message: string): GoogleApiError {
+  return new GoogleApiError(400, message, [item('global', 'invalidArgument', message)], 'INVALID_ARGUMENT');
+}
+
+/** Gmail's 403 for a userId other than "me" or the account's own address. */
+export function delegationDenied(userId: string): GoogleApiError {
+  const m = `Delegation denied for ${userId}`;
+  return new GoogleApiError(403, m, [item('global', 'forbidden', m)], 'PERMISSION_DENIED');
+}
+
+/** A generic 410 for APIs without sync tokens (a fault on Tasks or Gmail). */
+export function gone(): GoogleApiError {
+  return new GoogleApiError(410, 'Resource has been deleted', [item('global', 'deleted', 'Resource has been deleted')], 'GONE');
+}
+
 export type RateLimitReason = 'rateLimitExceeded' | 'userRateLimitExceeded' | 'quotaExceeded';
 
 const RATE_LIMIT_MESSAGES: Record<RateLimitReason, string> = {
@@ -115,8 +153,9 @@ const RATE_LIMIT_MESSAGES: Record<RateLimitReason, string> = {
   quotaExceeded: 'Calendar usage limits exceeded.',
 };
 
-export function rateLimited403(reason: RateLimitReason, headers: Record<string, string> = {}): GoogleApiError {
-  const m = RATE_LIMIT_MESSAGES[reason];
+/** `api`: the quotaExceeded text is Calendar's own; the other APIs answer "Quota exceeded". */
+export function rateLimited403(reason: RateLimitReason, headers: Record<string, string> = {}, api: 'calendar' | 'tasks' | 'gmail' = 'calendar'): GoogleApiError {
+  const m = reason === 'quotaExceeded' && api !== 'calendar' ? 'Quota exceeded.' : RATE_LIMIT_MESSAGES[reason];
   return new GoogleApiError(403, m, [item('usageLimits', reason, m)], 'PERMISSION_DENIED', headers);
 }
 

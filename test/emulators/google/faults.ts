@@ -1,6 +1,7 @@
 // Fault injection for the Google emulator: FaultSpecs queued by tests and consumed in order by the requests
 // they match (rate limits, server errors, 401, 410, dropped sockets before or after the effect, delays,
-// invalid_grant), and the request hook of crash tests.
+// invalid_grant), and the request hook of crash tests. Both apply to every API the emulator serves: Calendar,
+// Tasks and Gmail.
 import { FaultList, type FaultQueue as SharedQueue, type FaultSpecOf } from '../faults.js';
 
 export type Fault =
@@ -16,24 +17,33 @@ export type Fault =
   | { delayMs: number }
   | { invalidGrant: true };
 
-/** Default match: any request to calendar/v3 or the token endpoint (invalidGrant: the token endpoint only). */
+/** Default match: any request to calendar/v3, tasks/v1, gmail/v1 or the token endpoint (invalidGrant: the token endpoint only). */
 export type FaultSpec = FaultSpecOf<Fault>;
 export type FaultQueue = SharedQueue<Fault>;
 
+/** The APIs the emulator serves. */
+export type Api = 'calendar' | 'tasks' | 'gmail';
+
 /** Which endpoint a request went to, for the default match. */
-export type Endpoint = 'calendar' | 'token' | 'other';
+export type Endpoint = Api | 'token' | 'other';
+
+export function isApi(endpoint: Endpoint): endpoint is Api {
+  return endpoint === 'calendar' || endpoint === 'tasks' || endpoint === 'gmail';
+}
 
 export class Faults extends FaultList<Fault, Endpoint> {
   constructor() {
-    super((fault, endpoint) => ('invalidGrant' in fault ? endpoint === 'token' : endpoint === 'calendar' || endpoint === 'token'));
+    super((fault, endpoint) => ('invalidGrant' in fault ? endpoint === 'token' : isApi(endpoint) || endpoint === 'token'));
   }
 }
 
-/** What a request hook is told: `seq` counts calendar/v3 requests from 1 since the hook was set. */
+/** What a request hook is told: `seq` counts API requests (Calendar, Tasks, Gmail) from 1 since the hook was set. */
 export interface RequestHookInfo {
   seq: number;
   method: string;
   path: string;
+  /** Which API the request went to. */
+  api: Api;
   /** 'before': nothing of the request is processed yet; 'after': its effect is applied, the answer not yet written. */
   phase: 'before' | 'after';
 }

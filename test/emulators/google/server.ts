@@ -1,7 +1,7 @@
-// A test emulator of the Google Calendar API v3 and Google's OAuth 2.0 endpoints, on node:http, driven by a Clock.
-// Behaviour follows the Calendar v3 discovery document, then /work/shared/API-NOTES.md and refs/google-examples.md.
-// Tests break it on purpose through faults (faults.ts) and a request hook that can drop a request before or
-// after its effect, for crash and lost-reply tests.
+// A test emulator of the Google Calendar API v3, Tasks API v1, Gmail's users.messages.send and Google's OAuth 2.0
+// endpoints, on node:http, driven by a Clock. Behaviour follows the discovery documents in /work/shared/refs/, then
+// /work/shared/API-NOTES.md and refs/google-examples.md. Tests break it on purpose through faults (faults.ts) and a
+// request hook that can drop a request before or after its effect, for crash and lost-reply tests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DateTime } from 'luxon';
@@ -9,14 +9,16 @@ import type { Clock } from '../../../src/clock.js';
 import { parseRfc3339 } from './datetime.js';
 import * as E from './errors.js';
 import { isObject, str, type Json } from './events.js';
-import { Faults, type Endpoint, type Fault, type FaultQueue, type FaultSpec, type RequestHook, type RequestHookInfo } from './faults.js';
+import { Faults, isApi, type Api, type Endpoint, type Fault, type FaultQueue, type FaultSpec, type RequestHook, type RequestHookInfo } from './faults.js';
 import { applyFields, parseFields } from './fields.js';
+import { MailStore, type SentMessage } from './gmail.js';
 import { OAuthServer } from './oauth.js';
 import { PushHub, type ChannelInfo, type Delivery } from './push.js';
 import { scopeAllows } from './scopes.js';
 import { CalendarStore, USER_ACTOR, type AccessRole, type Actor, type CalendarEntry, type Query } from './store.js';
+import { TaskStore } from './tasks.js';
 
-export type { FaultSpec, FaultQueue, Fault, ChannelInfo, Delivery, RequestHook, RequestHookInfo };
+export type { FaultSpec, FaultQueue, Fault, ChannelInfo, Delivery, RequestHook, RequestHookInfo, SentMessage, Api };
 
 export type SendUpdates = 'all' | 'externalOnly' | 'none';
 
@@ -45,10 +47,12 @@ export interface RecordedRequest {
   notifiedGuests?: string[];
   /** The socket was destroyed: 'before' the request took effect (nothing happened), or 'after' (its answer was lost). */
   dropped?: 'before' | 'after';
+  /** Which API the request went to (absent for the OAuth endpoints). */
+  api?: Api;
 }
 
 export interface GoogleEmulator {
-  /** 'http://127.0.0.1:PORT/' (rootUrl for @googleapis/calendar). */
+  /** 'http://127.0.0.1:PORT/' (rootUrl for @googleapis/calendar, @googleapis/tasks and @googleapis/gmail). */
   url: string;
   tokenUrl: string;
   revokeUrl: string;
@@ -73,14 +77,34 @@ export interface GoogleEmulator {
   patchEvent(calendarId: string, eventId: string, patch: Record<string, unknown>): Record<string, unknown>;
   deleteEvent(calendarId: string, eventId: string): void;
   moveEvent(calendarId: string, eventId: string, destinationCalendarId: string): Record<string, unknown>;
+  /**
+   * The stored event as events.get answers it (a deleted one with status "cancelled"), or undefined when the
+   * calendar has no such event. Reads only: nothing changes, no push.
+   */
+  getEvent(calendarId: string, eventId: string): Record<string, unknown> | undefined;
   /** Every sync token issued so far for the calendar answers 410. */
   expireSyncTokens(calendarId: string): void;
+  /** The account's task lists (the default "My Tasks" first), as tasklists.get answers them. */
+  taskLists(sub: string): Record<string, unknown>[];
+  /** Every task of a list ("@default" for the default one), deleted and hidden ones included, as tasks.get answers them. */
+  tasks(sub: string, listId: string): Record<string, unknown>[];
+  /** The user's own edits in Google Tasks (the web UI, the apps). */
+  insertTask(sub: string, listId: string, body: Record<string, unknown>): Record<string, unknown>;
+  patchTask(sub: string, listId: string, taskId: string, patch: Record<string, unknown>): Record<string, unknown>;
+  /** The user ticks the task off in Google's apps: completed, and hidden at once (tasks.list showCompleted). */
+  completeTask(sub: string, listId: string, taskId: string): Record<string, unknown>;
+  deleteTask(sub: string, listId: string, taskId: string): void;
+  /** "Clear completed tasks": completed ones become hidden. */
+  clearTasks(sub: string, listId: string): void;
+  /** Every message sent with users.messages.send, parsed (mailparser). */
+  sentMessages(): SentMessage[];
   faults: FaultQueue;
   /**
-   * Crash tests: the hook is called for every calendar/v3 request (not the token endpoint), once before it is
-   * processed and once after its effect is applied but before the answer is written; 'drop' destroys the socket
-   * there. `seq` counts calendar requests from 1, anew for each hook set. null removes the hook. A request that
-   * a fault answers sees both phases (with no effect between them); one a `drop` fault cuts sees only 'before'.
+   * Crash tests: the hook is called for every API request (calendar/v3, tasks/v1, gmail/v1; not the token
+   * endpoint), once before it is processed and once after its effect is applied but before the answer is
+   * written; 'drop' destroys the socket there. `seq` counts those requests from 1, anew for each hook set; `api`
+   * says which API. null removes the hook. A request that a fault answers sees both phases (with no effect
+   * between them); one a `drop` fault cuts sees only 'before'.
    */
   setRequestHook(hook: RequestHook | null): void;
   requests: RecordedRequest[];
@@ -94,6 +118,8 @@ export interface GoogleEmulator {
 const CLIENT_ID = 'sk-test-client';
 const CLIENT_SECRET = 'sk-test-secret';
 const CALENDAR_PREFIX = '/calendar/v3/';
+const TASKS_PREFIX = '/tasks/v1/';
+const GMAIL_PREFIX = '/gmail/v1/';
 
 const WRITE_ROLES: ReadonlySet<AccessRole> = new Set(['owner', 'writer']);
 const SEND_UPDATES = new Set(['all', 'externalOnly', 'none']);
@@ -167,6 +193,38 @@ function route(method: string, segs: string[]): Route | undefined {
   return undefined;
 }
 
+interface TaskRoute {
+  id: string;
+  tasklist?: string;
+  task?: string;
+}
+
+/** Maps a tasks/v1 path and method to the Tasks discovery document's method id. */
+function taskRoute(method: string, segs: string[]): TaskRoute | undefined {
+  const [a, b, c, d, e, f] = segs;
+  const n = segs.length;
+  if (a === 'users' && b === '@me' && c === 'lists') {
+    if (n === 3) return method === 'GET' ? { id: 'tasks.tasklists.list' } : method === 'POST' ? { id: 'tasks.tasklists.insert' } : undefined;
+    if (n === 4) {
+      const byMethod: Record<string, string> = { GET: 'tasks.tasklists.get', PATCH: 'tasks.tasklists.patch', PUT: 'tasks.tasklists.update', DELETE: 'tasks.tasklists.delete' };
+      const id = byMethod[method];
+      return id ? { id, tasklist: d! } : undefined;
+    }
+    return undefined;
+  }
+  if (a === 'lists' && b !== undefined) {
+    if (n === 3 && c === 'clear' && method === 'POST') return { id: 'tasks.tasks.clear', tasklist: b };
+    if (n === 3 && c === 'tasks') return method === 'GET' ? { id: 'tasks.tasks.list', tasklist: b } : method === 'POST' ? { id: 'tasks.tasks.insert', tasklist: b } : undefined;
+    if (n === 4 && c === 'tasks') {
+      const byMethod: Record<string, string> = { GET: 'tasks.tasks.get', PATCH: 'tasks.tasks.patch', PUT: 'tasks.tasks.update', DELETE: 'tasks.tasks.delete' };
+      const id = byMethod[method];
+      return id ? { id, tasklist: b, task: d! } : undefined;
+    }
+    if (n === 5 && c === 'tasks' && e === 'move' && method === 'POST' && f === undefined) return { id: 'tasks.tasks.move', tasklist: b, task: d! };
+  }
+  return undefined;
+}
+
 export async function startGoogleEmulator(opts: { clock: Clock; host?: string }): Promise<GoogleEmulator> {
   const clock = opts.clock;
   const host = opts.host ?? '127.0.0.1';
@@ -175,6 +233,8 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
   const oauth = new OAuthServer(clock, CLIENT_ID, CLIENT_SECRET);
   const push = new PushHub(clock);
   const store = new CalendarStore(clock, (calendarId) => push.notify(calendarId));
+  const taskStore = new TaskStore(clock, () => baseUrl);
+  const mail = new MailStore(clock);
   const calendarListPages = new Map<string, { fingerprint: string; offset: number }>();
   let baseUrl = '';
 
@@ -243,11 +303,11 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       case 401:
         return E.authError();
       case 410:
-        return E.fullSyncRequired();
+        return endpoint === 'calendar' ? E.fullSyncRequired() : E.gone();
       case 429:
         return E.tooManyRequests(retry(fault.retryAfter));
       case 403:
-        return E.rateLimited403(fault.reason, retry(fault.retryAfter));
+        return E.rateLimited403(fault.reason, retry(fault.retryAfter), isApi(endpoint) ? endpoint : 'calendar');
       default:
         return E.serverError(fault.status);
     }
@@ -427,6 +487,58 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     }
   }
 
+  /** A tasks/v1 request, after the Bearer and scope checks of the discovery document's method. */
+  function handleTasks(r: TaskRoute, query: Query, body: Buffer, authorization: string | undefined): Answer {
+    const { account, scopes } = oauth.authenticate(authorization);
+    if (!scopeAllows(scopes, r.id)) throw E.insufficientPermissions();
+    const sub = account.sub;
+    const list = r.tasklist ?? '';
+    const task = r.task ?? '';
+    switch (r.id) {
+      case 'tasks.tasklists.list':
+        return { status: 200, body: taskStore.listLists(sub, query) };
+      case 'tasks.tasklists.get':
+        return { status: 200, body: taskStore.getList(sub, list) };
+      case 'tasks.tasklists.insert':
+        return { status: 200, body: taskStore.insertList(sub, parseJsonBody(body)) };
+      case 'tasks.tasklists.patch':
+        return { status: 200, body: taskStore.patchList(sub, list, parseJsonBody(body), false) };
+      case 'tasks.tasklists.update':
+        return { status: 200, body: taskStore.patchList(sub, list, parseJsonBody(body), true) };
+      case 'tasks.tasklists.delete':
+        taskStore.deleteList(sub, list);
+        return { status: 204 };
+      case 'tasks.tasks.list':
+        return { status: 200, body: taskStore.listTasks(sub, list, query) };
+      case 'tasks.tasks.get':
+        return { status: 200, body: taskStore.getTask(sub, list, task) };
+      case 'tasks.tasks.insert':
+        return { status: 200, body: taskStore.insertTask(sub, list, parseJsonBody(body), query) };
+      case 'tasks.tasks.patch':
+        return { status: 200, body: taskStore.patchTask(sub, list, task, parseJsonBody(body)) };
+      case 'tasks.tasks.update':
+        return { status: 200, body: taskStore.updateTask(sub, list, task, parseJsonBody(body)) };
+      case 'tasks.tasks.delete':
+        taskStore.deleteTask(sub, list, task);
+        return { status: 204 };
+      case 'tasks.tasks.clear':
+        taskStore.clear(sub, list);
+        return { status: 204 };
+      default:
+        // tasks.move: not served (the product never moves tasks).
+        throw E.notFound();
+    }
+  }
+
+  /** gmail/v1: only users.messages.send, in its JSON form (what @googleapis/gmail sends for requestBody.raw). */
+  async function handleGmail(segs: string[], method: string, body: Buffer, authorization: string | undefined): Promise<Answer> {
+    const [a, userId, c, d] = segs;
+    if (!(segs.length === 4 && a === 'users' && userId !== undefined && c === 'messages' && d === 'send' && method === 'POST')) throw E.notFound();
+    const { account, scopes } = oauth.authenticate(authorization);
+    if (!scopeAllows(scopes, 'gmail.users.messages.send')) throw E.insufficientPermissions();
+    return { status: 200, body: await mail.send(account, userId, parseJsonBody(body)) };
+  }
+
   function formOf(req: http.IncomingMessage, body: Buffer): URLSearchParams {
     const type = req.headers['content-type'] ?? '';
     if (type.includes('application/json')) {
@@ -438,26 +550,44 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     return new URLSearchParams(body.toString('utf8'));
   }
 
+  /** The path's segments after an API prefix, decoded; a malformed escape is a 404. */
+  function segments(path: string, prefix: string): string[] {
+    try {
+      return path.slice(prefix.length).split('/').map(decodeURIComponent);
+    } catch {
+      throw E.notFound();
+    }
+  }
+
+  /** Applies a `fields` selection (Google's partial response: any method that returns data) to a 2xx answer. */
+  function partial(query: Query, run: () => Answer): Answer {
+    // A malformed selection is refused before anything is done.
+    const fields = one(query, 'fields');
+    const selection = fields === undefined ? undefined : parseFields(fields);
+    const out = run();
+    if (selection && out.body !== undefined && out.status >= 200 && out.status < 300) return { ...out, body: applyFields(out.body, selection) };
+    return out;
+  }
+
   /** Processes a request that no fault stopped: its effect is applied here; the answer is written by the caller. */
-  function processRequest(req: http.IncomingMessage, u: URL, method: string, query: Query, body: Buffer, endpoint: Endpoint, rec: RecordedRequest): Answer {
+  async function processRequest(req: http.IncomingMessage, u: URL, method: string, query: Query, body: Buffer, endpoint: Endpoint, rec: RecordedRequest): Promise<Answer> {
     const path = u.pathname;
     try {
-      if (endpoint === 'calendar') {
-        let segs: string[];
-        try {
-          segs = path.slice(CALENDAR_PREFIX.length).split('/').map(decodeURIComponent);
-        } catch {
-          throw E.notFound();
-        }
-        const r = route(method, segs);
+      if (endpoint === 'tasks') {
+        const r = taskRoute(method, segments(path, TASKS_PREFIX));
         if (!r) throw E.notFound();
-        // A malformed selection is refused before anything is done.
+        return partial(query, () => handleTasks(r, query, body, req.headers.authorization));
+      }
+      if (endpoint === 'gmail') {
         const fields = one(query, 'fields');
         const selection = fields === undefined ? undefined : parseFields(fields);
-        const out = handleCalendar(r, method, query, body, req.headers.authorization, rec);
-        // Partial response: Google applies `fields` to any method that returns data.
-        if (selection && out.body !== undefined && out.status >= 200 && out.status < 300) return { ...out, body: applyFields(out.body, selection) };
-        return out;
+        const out = await handleGmail(segments(path, GMAIL_PREFIX), method, body, req.headers.authorization);
+        return selection && out.body !== undefined ? { ...out, body: applyFields(out.body, selection) } : out;
+      }
+      if (endpoint === 'calendar') {
+        const r = route(method, segments(path, CALENDAR_PREFIX));
+        if (!r) throw E.notFound();
+        return partial(query, () => handleCalendar(r, method, query, body, req.headers.authorization, rec));
       }
       if (path === '/token') {
         if (method !== 'POST') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
@@ -509,16 +639,26 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     requests.push(rec);
     const body = await readBody(req);
     rec.bodyBytes = body.length;
-    const endpoint: Endpoint = path.startsWith(CALENDAR_PREFIX) ? 'calendar' : path === '/token' ? 'token' : 'other';
+    const endpoint: Endpoint = path.startsWith(CALENDAR_PREFIX)
+      ? 'calendar'
+      : path.startsWith(TASKS_PREFIX)
+        ? 'tasks'
+        : path.startsWith(GMAIL_PREFIX)
+          ? 'gmail'
+          : path === '/token'
+            ? 'token'
+            : 'other';
+    if (isApi(endpoint)) rec.api = endpoint;
     const drop = (phase: 'before' | 'after'): void => {
       rec.dropped = phase;
       req.socket.destroy();
     };
 
-    // The hook sees calendar requests only; the one set when the request arrived sees both of its phases.
-    const hook = endpoint === 'calendar' ? requestHook : null;
+    // The hook sees API requests only; the one set when the request arrived sees both of its phases.
+    const api = isApi(endpoint) ? endpoint : undefined;
+    const hook = api ? requestHook : null;
     const seq = hook ? ++hookSeq : 0;
-    if (hook && (await hook({ seq, method, path, phase: 'before' })) === 'drop') {
+    if (hook && api && (await hook({ seq, method, path, api, phase: 'before' })) === 'drop') {
       drop('before');
       return;
     }
@@ -535,9 +675,9 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       else if ('delayMs' in fault) await sleep(fault.delayMs);
       else answer = errorAnswer(faultError(fault, endpoint));
     }
-    answer ??= processRequest(req, u, method, query, body, endpoint, rec);
+    answer ??= await processRequest(req, u, method, query, body, endpoint, rec);
 
-    if (hook && (await hook({ seq, method, path, phase: 'after' })) === 'drop') {
+    if (hook && api && (await hook({ seq, method, path, api, phase: 'after' })) === 'drop') {
       drop('after');
       return;
     }
@@ -606,7 +746,30 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       requireCalendar(destinationCalendarId);
       return store.move(calendarId, eventId, destinationCalendarId);
     },
+    getEvent(calendarId, eventId) {
+      requireCalendar(calendarId);
+      try {
+        return store.get(calendarId, eventId);
+      } catch (err) {
+        if (err instanceof E.GoogleApiError && err.code === 404) return undefined;
+        throw err;
+      }
+    },
     expireSyncTokens: (calendarId) => store.expireSyncTokens(calendarId),
+    taskLists: (sub) => (oauth.account(sub), taskStore.listsJson(sub)),
+    tasks: (sub, listId) => (oauth.account(sub), taskStore.tasksJson(sub, listId)),
+    insertTask: (sub, listId, body) => (oauth.account(sub), taskStore.insertTask(sub, listId, body, {}, 'user')),
+    patchTask: (sub, listId, taskId, patch) => (oauth.account(sub), taskStore.userPatch(sub, listId, taskId, patch)),
+    completeTask: (sub, listId, taskId) => (oauth.account(sub), taskStore.userPatch(sub, listId, taskId, { status: 'completed' })),
+    deleteTask(sub, listId, taskId) {
+      oauth.account(sub);
+      taskStore.deleteTask(sub, listId, taskId);
+    },
+    clearTasks(sub, listId) {
+      oauth.account(sub);
+      taskStore.clear(sub, listId);
+    },
+    sentMessages: () => [...mail.sent],
     faults,
     setRequestHook(hook) {
       requestHook = hook;

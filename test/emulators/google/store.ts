@@ -174,6 +174,27 @@ function randomToken(): string {
   return crypto.randomBytes(21).toString('base64');
 }
 
+/**
+ * Event.reminders as the discovery document describes it: overrides of method "email" or "popup" with minutes
+ * "between 0 and 40320 (4 weeks in minutes)", "The maximum number of override reminders is 5". More than 5, or
+ * useDefault true with overrides, are refused with the reasons integrations record from Google
+ * (errors.ts); a bad method or minutes value is refused as invalid (the emulator's choice: Google may clamp).
+ */
+function checkReminders(r: unknown): void {
+  if (!isObject(r)) throw E.invalid('Invalid value for reminders.');
+  if (r['useDefault'] !== undefined && typeof r['useDefault'] !== 'boolean') throw E.invalid('Invalid value for reminders.useDefault.');
+  const overrides = r['overrides'];
+  if (overrides === undefined) return;
+  if (!Array.isArray(overrides)) throw E.invalid('Invalid value for reminders.overrides.');
+  if (overrides.length > 5) throw E.tooManyReminders();
+  if (r['useDefault'] === true && overrides.length > 0) throw E.defaultRemindersWithOverrides();
+  for (const o of overrides) {
+    if (!isObject(o) || (o['method'] !== 'popup' && o['method'] !== 'email')) throw E.invalid('Invalid reminder method value.');
+    const m = o['minutes'];
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 40320) throw E.invalid('Invalid reminder minutes value.');
+  }
+}
+
 export class CalendarStore {
   readonly calendars = new Map<string, Calendar>();
   /** Per account (sub): its calendar list entries, in insertion order. */
@@ -522,6 +543,7 @@ export class CalendarStore {
     }
 
     if (out['reminders'] === undefined) out['reminders'] = { useDefault: true };
+    checkReminders(out['reminders']);
     if (out['eventType'] === undefined) out['eventType'] = prev?.['eventType'] ?? 'default';
 
     let sequence = typeof sys['sequence'] === 'number' ? sys['sequence'] : 0;

@@ -1,5 +1,5 @@
 // Fault injection for the Microsoft emulator: FaultSpecs queued by tests and consumed in order by the requests
-// they match (429 with/without Retry-After, 5xx, 401, 410, dropped sockets, lost replies, delays, invalid_grant).
+// they match (429 with/without Retry-After, 5xx, 401, 403, 410, dropped sockets, lost replies, delays, invalid_grant).
 import { FaultList, type FaultQueue as SharedQueue, type FaultSpecOf } from '../faults.js';
 
 export type Fault =
@@ -7,6 +7,8 @@ export type Fault =
   | { status: 500 | 502 | 503 | 504 }
   | { status: 410 }
   | { status: 401 }
+  /** Graph's 403 ErrorAccessDenied, as for a permission the token does not carry (e.g. an admin withdrew it). */
+  | { status: 403 }
   /** The socket is destroyed before the request is processed: no effect, no answer. */
   | { drop: true }
   /** The request takes effect, then the socket is destroyed instead of the answer: a lost reply. */

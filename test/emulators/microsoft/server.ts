@@ -1,5 +1,6 @@
-// A test emulator of Microsoft Graph v1.0 (calendars, events, calendarView delta, subscriptions, getSchedule) and of
-// the Microsoft identity platform token endpoint, on node:http, driven by a Clock. Behaviour follows refs/graph-docs/*.md.
+// A test emulator of Microsoft Graph v1.0 (calendars, events, calendarView delta, subscriptions, getSchedule, Microsoft
+// To Do lists and tasks, sendMail) and of the Microsoft identity platform token endpoint, on node:http, driven by a
+// Clock. Behaviour follows refs/graph-docs/*.md.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import crypto from 'node:crypto';
@@ -12,10 +13,12 @@ import { contentSnapshot, extPropKey as extPropKeyOf, isObject, project, removed
 import { Faults, type Endpoint, type Fault, type FaultQueue, type FaultSpec } from './faults.js';
 import { AUTHORITY_HOST, IdentityServer, loadSigningKey, type User } from './identity.js';
 import { GraphStore, type Calendar, type DeltaEntry, type DeltaState } from './store.js';
+import { parseSendMail, SENDMAIL_MAX_BYTES, type SentMail } from './mail.js';
+import { parseTaskFilter, renderLinkedResource, renderList, renderTask, TodoStore, type TaskDeltaState, type TaskRecord } from './todo.js';
 import { SubscriptionHub, type Delivery, type LifecycleEvent, type SubscriptionInfo } from './subscriptions.js';
 import { UTC_OUTPUT, parseLocal, parseQueryInstant, renderDateTime, resolveZone, windowsName, type OutputZone } from './timezones.js';
 
-export type { FaultSpec, FaultQueue, Fault, SubscriptionInfo, Delivery, LifecycleEvent };
+export type { FaultSpec, FaultQueue, Fault, SubscriptionInfo, Delivery, LifecycleEvent, SentMail };
 
 /** Where a request hook is called: before the request is processed, or after its effect, before the answer. */
 export type RequestPhase = 'before' | 'after';
@@ -34,12 +37,21 @@ export interface RequestInfo {
  */
 export type RequestHook = (info: RequestInfo) => 'drop' | void | Promise<'drop' | void>;
 
-/** A meeting update Graph/Exchange would have sent: an organizer's PATCH of an event with attendees that changed it. */
+/**
+ * Mail Graph/Exchange would have sent to a meeting's attendees because of a request: an organizer's POST of an event with
+ * attendees (the invitation), PATCH that changed it (an update), DELETE or cancel of it (the cancellation). API-NOTES:
+ * Graph has no sendUpdates=none; "Delete event": deleting a meeting on the organizer's calendar sends a cancellation.
+ */
 export interface AttendeeUpdate {
   eventId: string;
+  kind: AttendeeMailKind;
+  /** The attendees' addresses (not the organizer's own). */
+  to: string[];
   /** Emulator clock (ISO, UTC). */
   at: string;
 }
+
+export type AttendeeMailKind = 'invitation' | 'update' | 'cancellation';
 
 export const PUBLIC_GRAPH = 'https://graph.microsoft.com/v1.0';
 const GRAPH_HOST_PREFIX = 'https://graph.microsoft.com/';
@@ -58,7 +70,7 @@ export interface RecordedRequest {
   status: number;
   /** Graph requests: their number (RequestInfo.seq); 0 for other endpoints. */
   seq: number;
-  /** An organizer's PATCH of an event with attendees that changed it: an update went to the attendees (see attendeeUpdates). */
+  /** The request sent mail to a meeting's attendees (an invitation, update or cancellation: see attendeeUpdates). */
   attendeeUpdate: boolean;
   /** Emulator clock (ISO, UTC) when the request arrived. */
   at: string;
@@ -94,6 +106,8 @@ export interface GraphEmulator {
   addCalendar(oid: string, c: { id?: string; name: string; isDefault?: boolean; canEdit?: boolean }): { id: string };
   /** The user's own edits (as in Outlook): each changes changeKey/lastModifiedDateTime and notifies subscriptions. */
   createEvent(oid: string, calendarId: string | 'default', body: Record<string, unknown>): Record<string, unknown>;
+  /** An event as Graph renders it (UTC times, extended properties included), without any side effect; undefined when gone. */
+  getEvent(oid: string, eventId: string): Record<string, unknown> | undefined;
   /** On an occurrence id: makes an exception. */
   updateEvent(oid: string, eventId: string, patch: Record<string, unknown>): Record<string, unknown>;
   /** On an occurrence id: cancels that occurrence (no delta item for it; its series master changes). */
@@ -111,11 +125,28 @@ export interface GraphEmulator {
   /** All notifications sent so far answered. */
   settled(): Promise<void>;
   /**
-   * Every meeting update that real Graph would have sent to attendees, in order: one per request that PATCHed an event
-   * the user organizes, with attendees, and changed something (API-NOTES: no sendUpdates=none on Graph). Edits made
-   * through updateEvent (the user in Outlook) are not requests and are not listed.
+   * Every meeting mail that real Graph would have sent to attendees, in order, one per request on an event the user
+   * organizes, with attendees: POST (kind 'invitation'), a PATCH that changed something ('update'), DELETE or /cancel
+   * ('cancellation') (API-NOTES: no sendUpdates=none on Graph). Edits made through createEvent/updateEvent/deleteEvent
+   * (the user in Outlook) are not requests and are not listed. `kind` keeps only that kind.
    */
-  attendeeUpdates(): AttendeeUpdate[];
+  attendeeUpdates(kind?: AttendeeMailKind): AttendeeUpdate[];
+  /** Messages accepted by POST /me/sendMail (202), in order, attachments decoded; `oid` keeps one sender's. */
+  sentMail(oid?: string): SentMail[];
+  /** Microsoft To Do as the user sees it in the To Do app: their own edits change lastModifiedDateTime like any write. */
+  todo: {
+    lists(oid: string): Record<string, unknown>[];
+    addList(oid: string, displayName: string): { id: string };
+    /** The list's tasks, linkedResources expanded. */
+    tasks(oid: string, listId: string): Record<string, unknown>[];
+    createTask(oid: string, listId: string, body: Record<string, unknown>): Record<string, unknown>;
+    updateTask(oid: string, listId: string, taskId: string, patch: Record<string, unknown>): Record<string, unknown>;
+    /** The user ticks the task off. */
+    completeTask(oid: string, listId: string, taskId: string): Record<string, unknown>;
+    deleteTask(oid: string, listId: string, taskId: string): void;
+    /** Every tasks delta link issued so far for the user answers 410 syncStateNotFound. */
+    expireDelta(oid: string): void;
+  };
   /** A hook on every Graph request (crash tests); null removes it. */
   setRequestHook(hook: RequestHook | null): void;
 }
@@ -138,6 +169,15 @@ const MAX_PAGE = 1000;
 const READ_SCOPES = ['calendars.read', 'calendars.readwrite', 'calendars.read.shared', 'calendars.readwrite.shared'];
 const WRITE_SCOPES = ['calendars.readwrite', 'calendars.readwrite.shared'];
 const PROFILE_SCOPES = ['user.read', 'user.readwrite', 'user.readbasic.all', 'user.read.all', 'directory.read.all'];
+/** To Do (todotasklist-post-tasks.md: Tasks.ReadWrite to write; the list pages also take Tasks.Read to read). */
+const TASK_READ_SCOPES = ['tasks.read', 'tasks.readwrite'];
+const TASK_WRITE_SCOPES = ['tasks.readwrite'];
+/** user-sendmail.md: Mail.Send. */
+const MAIL_SEND_SCOPES = ['mail.send'];
+/** To Do task listings answer 10 tasks a page unless $top says otherwise (public Q&A: "todo API only returns 10 tasks"). */
+const TASK_PAGE = 10;
+/** Task lists come in one page of up to 100 unless $top asks for less (public Q&A on /me/todo/lists paging). */
+const LIST_PAGE = 100;
 const JSON_TYPE = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
 
 type Query = Map<string, string>;
@@ -298,6 +338,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
   const faults = new Faults();
   const requests: RecordedRequest[] = [];
   const attendeeUpdates: AttendeeUpdate[] = [];
+  const sentMail: SentMail[] = [];
+  const todo = new TodoStore(clock);
   let requestHook: RequestHook | null = null;
   let graphSeq = 0;
   /** Answers that must not go out (a dropAfter fault or a hook's 'drop' at 'after'): the socket is destroyed instead. */
@@ -316,6 +358,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     resolveResource: (oid, resource) => resolveResource(oid, resource),
   });
   const deltaSessions = new Map<string, DeltaSession>();
+  /** Tasks delta: token → the round's state (deltaLink) or the rest of the round (nextLink). */
+  const taskDeltaSessions = new Map<string, { oid: string; listId: string; state: TaskDeltaState; remaining?: Json[]; expand: boolean; select?: string[] | undefined; size: number; expired?: boolean }>();
   let baseUrl = '';
 
   function resolveResource(oid: string, resource: string): { calendarId: string } | 'unsupported' | undefined {
@@ -387,6 +431,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     if (endpoint !== 'graph') {
       switch (fault.status) {
         case 401:
+        case 403:
           return E.invalidClient(CLIENT_ID);
         case 410:
           return E.invalidGrant(70008);
@@ -399,6 +444,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     switch (fault.status) {
       case 401:
         return E.expiredToken();
+      case 403:
+        return E.accessDenied();
       case 410:
         return E.syncStateNotFound();
       case 429:
@@ -422,13 +469,13 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
 
   // ---- Graph -----------------------------------------------------------------------------------------------
 
-  function pageSize(q: Query, prefs: Prefs): number {
+  function pageSize(q: Query, prefs: Prefs, defaultSize = DEFAULT_PAGE): number {
     const top = q.get('$top');
     if (top !== undefined) {
       if (!/^\d+$/.test(top) || Number(top) < 1) throw E.badBody(`Invalid value '${top}' for $top query option found.`);
       return Math.min(Number(top), MAX_PAGE);
     }
-    return prefs.maxPageSize ?? DEFAULT_PAGE;
+    return prefs.maxPageSize ?? defaultSize;
   }
 
   function skipOf(q: Query): number {
@@ -439,8 +486,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
   }
 
   /** One page of a collection with @odata.nextLink carrying $skip (and the other query options). */
-  function collection(items: Json[], q: Query, prefs: Prefs, context: string, linkPath: string): Json {
-    const size = pageSize(q, prefs);
+  function collection(items: Json[], q: Query, prefs: Prefs, context: string, linkPath: string, defaultSize = DEFAULT_PAGE): Json {
+    const size = pageSize(q, prefs, defaultSize);
     const offset = skipOf(q);
     const page = items.slice(offset, offset + size);
     const out: Json = { '@odata.context': context };
@@ -632,6 +679,208 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     return { '@odata.context': `${PUBLIC_GRAPH}/$metadata#Collection(microsoft.graph.scheduleInformation)`, value };
   }
 
+  /** Records the mail an organizer's request on a meeting sends to its attendees (see AttendeeUpdate). */
+  function attendeeMail(ctx: GraphCtx, user: User, inst: Instance, kind: AttendeeMailKind): void {
+    if (inst.fields['isOrganizer'] !== true) return;
+    const attendees = Array.isArray(inst.fields['attendees']) ? (inst.fields['attendees'] as Json[]) : [];
+    const to = attendees
+      .map((a) => String((a['emailAddress'] as Json | undefined)?.['address'] ?? ''))
+      .filter((addr) => addr !== '' && addr.toLowerCase() !== user.upn.toLowerCase());
+    if (to.length === 0) return;
+    ctx.rec.attendeeUpdate = true;
+    attendeeUpdates.push({ eventId: inst.id, kind, to, at: clock.now().toUTC().toISO() ?? '' });
+  }
+
+  // ---- Microsoft To Do ---------------------------------------------------------------------------------------
+
+  /** `$expand=linkedResources` (the only navigation the emulator expands on a task). */
+  function taskExpand(q: Query): boolean {
+    const v = q.get('$expand');
+    if (v === undefined) return false;
+    const parts = v.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const p of parts) {
+      if (!/^linkedResources$/i.test(p)) throw E.badBody(`Parsing OData Select and Expand failed: Could not find a property named '${p.split('(')[0]}' on type 'microsoft.graph.todoTask'.`);
+    }
+    return parts.length > 0;
+  }
+
+  function taskProject(item: Json, select: string[] | undefined): Json {
+    if (select === undefined || select.length === 0) return item;
+    const wanted = new Set(select.map((x) => x.toLowerCase()));
+    const out: Json = {};
+    for (const [k, v] of Object.entries(item)) if (k.startsWith('@odata.') || k === 'id' || k === 'linkedResources' || wanted.has(k.toLowerCase())) out[k] = v;
+    return out;
+  }
+
+  /** tasks/delta (todotask-delta.md): $select, $top and $expand honoured; a round paged by $skiptoken, ended by $deltatoken. */
+  function taskDelta(user: User, prefix: string, listId: string, q: Query, prefs: Prefs): Json {
+    const unsupported = ['$filter', '$orderby', '$search'].filter((k) => q.has(k));
+    if (unsupported.length > 0) throw new E.GraphApiError(400, 'BadRequest', `The query option(s) '${unsupported.join(', ')}' are not supported on todoTask delta by the emulator.`);
+    const skip = q.get('$skiptoken');
+    const dtok = q.get('$deltatoken');
+    let session: { oid: string; listId: string; state: TaskDeltaState; remaining?: Json[]; expand: boolean; select?: string[] | undefined; size: number };
+    let items: Json[];
+    if (skip !== undefined) {
+      const s = taskDeltaSessions.get(skip);
+      if (!s || s.expired || s.remaining === undefined || s.oid !== user.oid || s.listId !== listId) throw E.syncStateNotFound();
+      session = s;
+      items = s.remaining;
+    } else {
+      let since: TaskDeltaState | undefined;
+      let expand = taskExpand(q);
+      let select = parseSelect(q);
+      let size = pageSize(q, prefs, TASK_PAGE);
+      if (dtok !== undefined) {
+        const s = taskDeltaSessions.get(dtok);
+        if (!s || s.expired || s.remaining !== undefined || s.oid !== user.oid || s.listId !== listId) throw E.syncStateNotFound();
+        since = s.state;
+        ({ expand, select, size } = s);
+      }
+      const round = todo.deltaRound(user.oid, listId, since);
+      items = [
+        ...round.removed.map((id) => ({ '@odata.type': '#microsoft.graph.todoTask', id, '@removed': { reason: 'deleted' } })),
+        ...round.changed.map((t) => taskProject(renderTask(t, { expandLinked: expand, odataType: true }), select)),
+      ];
+      session = { oid: user.oid, listId, state: round.state, expand, select, size };
+    }
+    const page = items.slice(0, session.size);
+    const rest = items.slice(session.size);
+    const out: Json = { '@odata.context': `${PUBLIC_GRAPH}/$metadata#Collection(todoTask)` };
+    const t = token();
+    if (rest.length > 0) {
+      taskDeltaSessions.set(t, { ...session, remaining: rest });
+      out['@odata.nextLink'] = `${PUBLIC_GRAPH}/${prefix}/todo/lists/${encodeURIComponent(listId)}/tasks/delta?$skiptoken=${t}`;
+    } else {
+      const { remaining: _drop, ...final } = session;
+      taskDeltaSessions.set(t, final);
+      out['@odata.deltaLink'] = `${PUBLIC_GRAPH}/${prefix}/todo/lists/${encodeURIComponent(listId)}/tasks/delta?$deltatoken=${t}`;
+    }
+    out['value'] = page;
+    return out;
+  }
+
+  /** /me/todo/...: lists, tasks, linkedResources (todotasklist.md, todotask.md, linkedresource.md). */
+  function handleTodo(user: User, scopes: string[], prefix: string, segs: string[], method: string, q: Query, body: Buffer, prefs: Prefs): { status: number; body?: unknown } {
+    const read = (): void => {
+      if (!hasAny(scopes, TASK_READ_SCOPES)) throw E.accessDenied();
+    };
+    const write = (): void => {
+      if (!hasAny(scopes, TASK_WRITE_SCOPES)) throw E.accessDenied();
+    };
+    const [s0, listId, s2, taskId, s4, lrId] = segs;
+    const base = `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/todo`;
+    if (s0 !== 'lists') throw E.segmentNotFound(s0 ?? 'todo');
+    if (listId === undefined) {
+      if (method === 'GET') {
+        read();
+        const items = todo.listsOf(user.oid).map(renderList);
+        return { status: 200, body: collection(items, q, prefs, `${base}/lists`, `${prefix}/todo/lists`, LIST_PAGE) };
+      }
+      if (method === 'POST') {
+        write();
+        return { status: 201, body: { '@odata.context': `${base}/lists/$entity`, '@odata.type': '#microsoft.graph.todoTaskList', ...renderList(todo.createList(user.oid, parseJson(body))) } };
+      }
+      throw E.segmentNotFound('lists');
+    }
+    if (s2 === undefined) {
+      read();
+      if (method !== 'GET') throw new E.GraphApiError(405, 'MethodNotAllowed', `The emulator does not serve ${method} on a task list.`);
+      return { status: 200, body: { '@odata.context': `${base}/lists/$entity`, ...renderList(todo.list(user.oid, listId)) } };
+    }
+    if (s2 !== 'tasks') throw E.segmentNotFound(s2);
+    const tasksPath = `${prefix}/todo/lists/${encodeURIComponent(listId)}/tasks`;
+    const taskContext = `${base}/lists('${listId}')/tasks/$entity`;
+    if (taskId === undefined) {
+      if (method === 'GET') {
+        read();
+        const filter = parseTaskFilter(q.get('$filter'));
+        const expand = taskExpand(q);
+        const select = parseSelect(q);
+        if (q.has('$orderby') || q.has('$search')) throw new E.GraphApiError(400, 'BadRequest', 'The emulator supports $filter, $expand, $select, $top and $skip on tasks.');
+        const items = todo
+          .tasksOf(user.oid, listId)
+          .filter((t) => !filter || filter(t))
+          .map((t) => taskProject(renderTask(t, { expandLinked: expand }), select));
+        return { status: 200, body: collection(items, q, prefs, `${base}/lists('${listId}')/tasks`, tasksPath, TASK_PAGE) };
+      }
+      if (method === 'POST') {
+        write();
+        const t = todo.createTask(user.oid, listId, parseJson(body));
+        // The Create page's response shows the linkedResources created with the task.
+        return { status: 201, body: { '@odata.context': taskContext, ...renderTask(t, { expandLinked: t.linkedResources.length > 0 }) } };
+      }
+      throw E.segmentNotFound('tasks');
+    }
+    if (taskId === 'delta' && s4 === undefined) {
+      read();
+      if (method !== 'GET') throw E.segmentNotFound('delta');
+      todo.list(user.oid, listId);
+      return { status: 200, body: taskDelta(user, prefix, listId, q, prefs) };
+    }
+    if (s4 === undefined) {
+      if (method === 'GET') {
+        read();
+        const t = todo.task(user.oid, listId, taskId);
+        return { status: 200, body: { '@odata.context': taskContext, ...taskProject(renderTask(t, { expandLinked: taskExpand(q) }), parseSelect(q)) } };
+      }
+      if (method === 'PATCH') {
+        write();
+        const t = todo.updateTask(user.oid, listId, taskId, parseJson(body));
+        return { status: 200, body: { '@odata.context': taskContext, ...renderTask(t) } };
+      }
+      if (method === 'DELETE') {
+        write();
+        todo.deleteTask(user.oid, listId, taskId);
+        return { status: 204 };
+      }
+      throw E.segmentNotFound(taskId);
+    }
+    if (s4 !== 'linkedResources') throw E.segmentNotFound(s4);
+    const lrContext = `${base}/lists('${listId}')/tasks('${taskId}')/linkedResources`;
+    if (lrId === undefined) {
+      if (method === 'GET') {
+        read();
+        const items = todo.task(user.oid, listId, taskId).linkedResources.map(renderLinkedResource);
+        return { status: 200, body: collection(items, q, prefs, lrContext, `${tasksPath}/${encodeURIComponent(taskId)}/linkedResources`) };
+      }
+      if (method === 'POST') {
+        write();
+        return { status: 201, body: { '@odata.context': `${lrContext}/$entity`, ...renderLinkedResource(todo.addLinkedResource(user.oid, listId, taskId, parseJson(body))) } };
+      }
+      throw E.segmentNotFound('linkedResources');
+    }
+    const t = todo.task(user.oid, listId, taskId);
+    const r = t.linkedResources.find((x) => x.id === lrId);
+    if (!r) throw E.itemNotFound();
+    if (method === 'GET') {
+      read();
+      return { status: 200, body: { '@odata.context': `${lrContext}/$entity`, ...renderLinkedResource(r) } };
+    }
+    if (method === 'DELETE') {
+      write();
+      t.linkedResources = t.linkedResources.filter((x) => x.id !== lrId);
+      return { status: 204 };
+    }
+    throw E.segmentNotFound(lrId);
+  }
+
+  /** POST /me/sendMail (user-sendmail.md, JSON): 202 Accepted, no body; the message kept for sentMail(). */
+  function handleSendMail(user: User, scopes: string[], method: string, body: Buffer, req: http.IncomingMessage): { status: number; body?: unknown } {
+    if (method !== 'POST') throw E.segmentNotFound('sendMail');
+    if (!hasAny(scopes, MAIL_SEND_SCOPES)) throw E.accessDenied();
+    if (body.length > SENDMAIL_MAX_BYTES) {
+      throw new E.GraphApiError(413, 'RequestEntityTooLarge', `The request is larger than ${SENDMAIL_MAX_BYTES} bytes: attach large files through an upload session.`);
+    }
+    if (/^text\/plain/i.test(String(req.headers['content-type'] ?? ''))) {
+      // The MIME form (user-sendmail.md, Example 4) is not emulated; its base64 check is, as the page documents it.
+      const text = body.toString('utf8').replace(/\s+/g, '');
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new E.GraphApiError(400, 'ErrorMimeContentInvalidBase64String', 'Invalid base64 string for MIME content.');
+      throw new E.GraphApiError(400, 'BadRequest', 'The emulator does not accept MIME content for sendMail; send JSON.');
+    }
+    sentMail.push(parseSendMail(parseJson(body), { name: user.displayName, address: user.upn }, user.oid, clock.now().toUTC().toISO() ?? ''));
+    return { status: 202 };
+  }
+
   function eventContext(user: User): string {
     return `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/events/$entity`;
   }
@@ -703,6 +952,9 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       };
     }
 
+    if (rest[0] === 'todo') return handleTodo(user, scopes, prefix, rest.slice(1), method, q, body, prefs);
+    if (rest[0] === 'sendMail' && rest.length === 1) return handleSendMail(user, scopes, method, body, req);
+
     // Which calendar a path names: /calendar (the default), /calendars/{id}, or none (/events, /calendarView).
     const [a, b] = rest;
     let calendar: Calendar | undefined;
@@ -766,7 +1018,11 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       }
       if (method === 'POST') {
         canWrite();
-        const inst = store.create(user.oid, calId, parseJson(body), 'api');
+        const parsed = parseJson(body);
+        const known = typeof parsed['transactionId'] === 'string' && [...store.records.values()].some((r) => r.oid === user.oid && r.fields['transactionId'] === parsed['transactionId']);
+        const inst = store.create(user.oid, calId, parsed, 'api');
+        // An organizer's new meeting goes out to its attendees as an invitation (not again for a repeated transactionId).
+        if (!known) attendeeMail(ctx, user, inst, 'invitation');
         ctx.prefs.applied = ctx.prefs.applied.filter((p) => !p.startsWith('outlook.timezone'));
         return { status: 201, body: { '@odata.context': eventContext(user), ...renderEvent(inst, { out: prefs.out, ownZones: true }) } };
       }
@@ -793,16 +1049,26 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
         // nothing is not counted (emulator's choice: nothing to tell anyone), though the item is saved as any PATCH.
         const attendees = (i: Instance): number => (Array.isArray(i.fields['attendees']) ? i.fields['attendees'].length : 0);
         if (before.fields['isOrganizer'] === true && (attendees(before) > 0 || attendees(inst) > 0) && contentSnapshot(before) !== contentSnapshot(inst)) {
-          ctx.rec.attendeeUpdate = true;
-          attendeeUpdates.push({ eventId: inst.id, at: clock.now().toUTC().toISO() ?? '' });
+          // Attendees removed by this PATCH hear of it too: the update goes to those before and after.
+          const merged = { ...inst, fields: { ...inst.fields, attendees: [...((before.fields['attendees'] as Json[] | undefined) ?? []), ...((inst.fields['attendees'] as Json[] | undefined) ?? [])] } };
+          const seen = new Set<string>();
+          merged.fields.attendees = merged.fields.attendees.filter((x) => {
+            const addr = String((x['emailAddress'] as Json | undefined)?.['address'] ?? '').toLowerCase();
+            if (seen.has(addr)) return false;
+            seen.add(addr);
+            return true;
+          });
+          attendeeMail(ctx, user, merged, 'update');
         }
         ctx.prefs.applied = ctx.prefs.applied.filter((p) => !p.startsWith('outlook.timezone'));
         return { status: 200, body: { '@odata.context': eventContext(user), ...renderEvent(inst, { out: prefs.out, ownZones: true }) } };
       }
       if (method === 'DELETE') {
         canWrite();
-        inCalendar(store.resolve(user.oid, eventId));
+        const gone = inCalendar(store.resolve(user.oid, eventId));
         store.remove(user.oid, eventId, 'api');
+        // "Delete event": deleting a meeting on the organizer's calendar sends the attendees a cancellation.
+        attendeeMail(ctx, user, gone, 'cancellation');
         return { status: 204 };
       }
       throw E.segmentNotFound(eventId);
@@ -818,8 +1084,9 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     }
     if (tail.length === 3 && t2 === 'cancel' && method === 'POST') {
       canWrite();
-      inCalendar(store.resolve(user.oid, eventId));
+      const cancelled = inCalendar(store.resolve(user.oid, eventId));
       store.cancel(user.oid, eventId, 'api');
+      attendeeMail(ctx, user, cancelled, 'cancellation');
       return { status: 202 };
     }
     throw E.segmentNotFound(String(t2));
@@ -989,6 +1256,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       identity.addUser({ oid: u.oid, tid: u.tid, upn: u.upn, displayName: u.displayName ?? u.upn.split('@')[0] ?? u.upn, timeZone: u.timeZone ?? 'UTC' });
       // Every mailbox has its default calendar, named "Calendar".
       store.addCalendar(u.oid, { name: 'Calendar', isDefault: true });
+      todo.addMailbox(u.oid);
     },
     authorize: (oid, scopes, redirectUri, extra) => identity.authorize(oid, scopes, redirectUri, extra ?? {}),
     revokeAll: (oid) => identity.revokeAll(oid),
@@ -999,6 +1267,12 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     },
     createEvent(oid, calendarId, body) {
       return renderEvent(store.create(oid, calendarIdOf(oid, calendarId), body, 'user'), { out: UTC_OUTPUT });
+    },
+    getEvent(oid, eventId) {
+      const inst = store.resolve(oid, eventId);
+      if (!inst) return undefined;
+      const ext = ((inst.fields['singleValueExtendedProperties'] as { id: string }[] | undefined) ?? []).map((p) => p.id);
+      return renderEvent(inst, { out: UTC_OUTPUT, extPropIds: ext });
     },
     updateEvent(oid, eventId, patch) {
       return renderEvent(store.update(oid, eventId, patch, 'user'), { out: UTC_OUTPUT });
@@ -1014,7 +1288,23 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     sendLifecycle: (id, event) => hub.lifecycle(id, event),
     notifications: () => hub.deliveries.map((d) => ({ subscriptionId: d.subscriptionId, url: d.url, body: d.body, status: d.status, at: d.at })),
     settled: () => hub.settled(),
-    attendeeUpdates: () => attendeeUpdates.map((a) => ({ ...a })),
+    attendeeUpdates: (kind) => attendeeUpdates.filter((a) => kind === undefined || a.kind === kind).map((a) => ({ ...a, to: [...a.to] })),
+    sentMail: (oid) => sentMail.filter((m) => oid === undefined || m.oid === oid).map((m) => ({ ...m, attachments: m.attachments.map((x) => ({ ...x, content: Buffer.from(x.content) })) })),
+    todo: {
+      lists: (oid) => todo.listsOf(oid).map(renderList),
+      addList: (oid, displayName) => {
+        identity.user(oid);
+        return { id: todo.addList(oid, { displayName }).id };
+      },
+      tasks: (oid, listId) => todo.tasksOf(oid, listId).map((t: TaskRecord) => renderTask(t, { expandLinked: true })),
+      createTask: (oid, listId, body) => renderTask(todo.createTask(oid, listId, body), { expandLinked: true }),
+      updateTask: (oid, listId, taskId, patch) => renderTask(todo.updateTask(oid, listId, taskId, patch), { expandLinked: true }),
+      completeTask: (oid, listId, taskId) => renderTask(todo.updateTask(oid, listId, taskId, { status: 'completed' }), { expandLinked: true }),
+      deleteTask: (oid, listId, taskId) => todo.deleteTask(oid, listId, taskId),
+      expireDelta(oid) {
+        for (const s of taskDeltaSessions.values()) if (s.oid === oid) s.expired = true;
+      },
+    },
     setRequestHook(hook) {
       requestHook = hook;
     },

@@ -1,0 +1,42 @@
+// The Gmail connector: mail from the therapist's own mailbox (users.messages.send, scope gmail.send), at most
+// once: Gmail takes no idempotency key, so a send is repeated only after an answer proving it was refused.
+import { gmail, type gmail_v1 } from '@googleapis/gmail';
+import type { MailConnector, OutgoingMail } from '../port.js';
+import { GoogleCaller, type GoogleConnectorOptions } from './call.js';
+import { buildMessage } from './mime.js';
+
+export type GmailOptions = GoogleConnectorOptions;
+
+/** The narrowest scope users.messages.send accepts (its "scopes" in the discovery document). */
+const SEND_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
+
+export class GmailConnector implements MailConnector {
+  readonly provider = 'google' as const;
+  readonly #api: gmail_v1.Gmail;
+  readonly #caller: GoogleCaller;
+
+  constructor(opts: GmailOptions) {
+    this.#api = gmail({ version: 'v1', auth: opts.auth, ...(opts.rootUrl ? { rootUrl: opts.rootUrl } : {}) });
+    this.#caller = new GoogleCaller(opts, SEND_SCOPE);
+  }
+
+  /** Requests made (tests count them). */
+  get requests(): number {
+    return this.#caller.requests;
+  }
+
+  /**
+   * Sends the mail as the connected account (userId "me"; Gmail fills in From when none is given). The
+   * JSON form with `raw` (Message.raw: "an RFC 2822 formatted and base64url encoded string"), not the media
+   * upload. A 429 or 403 rate limit means Gmail refused it: retried here. A 5xx, a timeout or a lost answer
+   * may come after the mail left: RetryAfter goes to the caller at once, which must not send it again blindly.
+   */
+  async send(mail: OutgoingMail): Promise<{ messageId: string | null }> {
+    const raw = Buffer.from(buildMessage(mail), 'utf8').toString('base64url');
+    const sent = await this.#caller.call<gmail_v1.Schema$Message>(
+      (o) => this.#api.users.messages.send({ userId: 'me', fields: 'id,threadId,labelIds', requestBody: { raw } }, o),
+      'refused',
+    );
+    return { messageId: typeof sent.id === 'string' && sent.id !== '' ? sent.id : null };
+  }
+}
