@@ -24,11 +24,11 @@ import { makePGliteTemplate, pgliteStoreFromTemplate } from '../src/store/provis
 import { instanceKey } from '../test/emulators/google/recurrence.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../test/emulators/google/server.js';
 import { rng as seededRandom } from '../test/engine/practice-life.js';
+import { googleEnv, REDIRECT } from '../test/helpers/platform-env.js';
 import { median, report } from './report.js';
 
 const BENCH = 'engine';
 const TZ = 'America/New_York';
-const REDIRECT = 'http://127.0.0.1:9/oauth/google/callback';
 /** BENCH_ENGINE_THERAPISTS runs a smaller practice (each therapist keeps 40 clients and 6 months). */
 const THERAPISTS = Number(process.env['BENCH_ENGINE_THERAPISTS'] ?? 50);
 const CLIENTS_PER_THERAPIST = 40;
@@ -331,15 +331,7 @@ export async function run(): Promise<void> {
   const clock = new ManualClock(WINDOW_START.minus({ weeks: 4 }));
   const emu = await startGoogleEmulator({ clock });
   const store = await pgliteStoreFromTemplate(await makePGliteTemplate(), new Keyring(generateKey()), clock);
-  const config = loadConfig({
-    GOOGLE_CLIENT_ID: emu.clientId,
-    GOOGLE_CLIENT_SECRET: emu.clientSecret,
-    GOOGLE_REDIRECT_URI: REDIRECT,
-    GOOGLE_API_ROOT_URL: emu.url,
-    GOOGLE_OAUTH_TOKEN_URL: emu.tokenUrl,
-    GOOGLE_OAUTH_AUTH_URL: emu.authUrl,
-    GOOGLE_OAUTH_REVOKE_URL: emu.revokeUrl,
-  });
+  const config = loadConfig(googleEnv(emu));
   const connectors = platformConnectors(config, store);
   const stage = (what: string, since: number) => {
     const m = process.memoryUsage();

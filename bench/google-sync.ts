@@ -12,12 +12,12 @@ import { silentLogger } from '../src/log.js';
 import { generateKey, Keyring } from '../src/secrets.js';
 import { makePGliteTemplate, pgliteStoreFromTemplate } from '../src/store/provision.js';
 import { startGoogleEmulator } from '../test/emulators/google/server.js';
+import { googleEnv, REDIRECT } from '../test/helpers/platform-env.js';
 import { report } from './report.js';
 import { measureIncremental, measurePush, type SyncBenchWorld } from './sync-common.js';
 
 const BENCH = 'google-sync';
 const TZ = 'America/New_York';
-const REDIRECT = 'http://127.0.0.1:9/oauth/google/callback';
 
 function timed(i: number) {
   const start = DateTime.fromISO('2026-01-05T08:00:00', { zone: TZ }).plus({ days: Math.floor(i / 10), hours: i % 10 });
@@ -28,15 +28,7 @@ export async function run(): Promise<void> {
   const clock = new ManualClock(DateTime.utc().startOf('second'));
   const emu = await startGoogleEmulator({ clock });
   const store = await pgliteStoreFromTemplate(await makePGliteTemplate(), new Keyring(generateKey()), clock);
-  const config = loadConfig({
-    GOOGLE_CLIENT_ID: emu.clientId,
-    GOOGLE_CLIENT_SECRET: emu.clientSecret,
-    GOOGLE_REDIRECT_URI: REDIRECT,
-    GOOGLE_API_ROOT_URL: emu.url,
-    GOOGLE_OAUTH_TOKEN_URL: emu.tokenUrl,
-    GOOGLE_OAUTH_AUTH_URL: emu.authUrl,
-    GOOGLE_OAUTH_REVOKE_URL: emu.revokeUrl,
-  });
+  const config = loadConfig(googleEnv(emu));
   const connectors = platformConnectors(config, store);
   try {
     const calId = 'bench@brightpath.example';

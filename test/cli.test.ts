@@ -50,12 +50,12 @@ describe('sessionkeeper', () => {
   test('migrate and status on a new folder', async () => {
     const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'status') };
     const migrated = await run(['migrate'], env);
-    expect(migrated).toMatchObject({ code: 0, out: 'applied 0001_initial, 0002_engine; 2 migrations in place' });
+    expect(migrated).toMatchObject({ code: 0, out: 'applied 0001_initial, 0002_engine, 0003_actions; 3 migrations in place' });
     expect(migrated.err).toContain('created a new encryption key');
-    expect((await run(['migrate'], env)).out).toBe('up to date: 2 migrations in place');
+    expect((await run(['migrate'], env)).out).toBe('up to date: 3 migrations in place');
     const status = await run(['status', '--json'], env);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.out)).toMatchObject({ database: { backend: 'pglite' }, migrations: ['0001_initial', '0002_engine'], connections: {}, actions: {}, pendingSyncs: 0 });
+    expect(JSON.parse(status.out)).toMatchObject({ database: { backend: 'pglite' }, migrations: ['0001_initial', '0002_engine', '0003_actions'], connections: {}, actions: {}, pendingSyncs: 0 });
   });
 
   test('rotate-key with the key in the data folder: a new key, every secret moved, the old key file gone', async () => {

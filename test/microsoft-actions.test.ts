@@ -3,7 +3,7 @@
 // To Do follow-ups created once, and the therapist's completions and deletions seen by the sparse check; mail sent at
 // most once, with its .ics attachment; permissions and throttling as typed errors.
 import { expect, test } from 'vitest';
-import { Forbidden, NotFound, RetryAfter } from '../connectors/errors.js';
+import { Forbidden, MissingScope, NotFound, RetryAfter } from '../connectors/errors.js';
 import { KEY_TAG, tagPropertyId } from '../connectors/microsoft/calendar.js';
 import { taskMarker, type CalendarConnector, type MailConnector, type NewEvent, type OutgoingMail, type TaskConnector } from '../connectors/port.js';
 import { platformConnectors } from '../src/engine/platforms.js';
@@ -218,15 +218,15 @@ forEachBackend('Microsoft actions', (t) => {
     expect(new Set(round.tasks.map((x) => x.marker)).size).toBe(150);
   });
 
-  test('a withdrawn permission is Forbidden, naming it; a 429 without retries is RetryAfter with its seconds', async () => {
+  test('a withdrawn permission names it: MissingScope for To Do and mail (consent fixes it), Forbidden on a calendar (it may be read-only); a 429 without retries is RetryAfter with its seconds', async () => {
     const { tasks, mail, calendar, calendarId } = await therapist('ma-7');
     m.emu.faults.add({ match: { path: /\/todo\/lists$/ }, fault: { status: 403 } });
     const denied = await tasks.ensureList('SessionKeeper').catch((e: unknown) => e);
-    expect(denied).toBeInstanceOf(Forbidden);
+    expect(denied).toBeInstanceOf(MissingScope);
     expect((denied as Error).message).toMatch(/Tasks\.ReadWrite/);
     m.emu.faults.add({ match: { path: /\/sendMail$/ }, fault: { status: 403 } });
     const noMail = await mail.send(reminderMail()).catch((e: unknown) => e);
-    expect(noMail).toBeInstanceOf(Forbidden);
+    expect(noMail).toBeInstanceOf(MissingScope);
     expect((noMail as Error).message).toMatch(/Mail\.Send/);
     m.emu.faults.add({ match: { method: 'POST', path: /\/events$/ }, fault: { status: 403 } });
     const noCal = await calendar.createEvent(calendarId, booking('booking-7'), { mayExist: false }).catch((e: unknown) => e);

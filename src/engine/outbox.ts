@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Logger } from '../log.js';
 import type { Keyring } from '../secrets.js';
-import { claimDueActions, completeAction, deferCrashedAction, enqueueAction, enqueueActions, startAction, failAction, markActionUnknown, parkConnectionActions, retryAction, type ClaimedAction, type NewActionInput } from '../store/actions.js';
+import { claimDueActions, completeAction, deferCrashedAction, enqueueAction, enqueueActions, startAction, failAction, markActionUnknown, parkConnectionActions, releaseAction, retryAction, type ClaimedAction, type NewActionInput } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { sealContext } from '../store/keys.js';
 import { setConnectionStatus } from '../store/connections.js';
@@ -153,8 +153,8 @@ export async function runDueActions(deps: OutboxDeps, workerId: string, opts: { 
     report.claimed += claims.length;
     for (const action of claims) {
       if (deps.stopping?.()) {
-        // Back in line at once: nothing was started.
-        await retryAction(deps.store.db, { id: action.id, workerId, now: deps.store.now(), retryAt: deps.store.now(), error: action.last_error ?? 'put back: the process was stopping' });
+        // Back in line at once: nothing was started (and a call in doubt from before stays in doubt).
+        await releaseAction(deps.store.db, { id: action.id, workerId, now: deps.store.now() });
         continue;
       }
       await runOne(deps, byKind.get(action.kind)!, action, workerId, report);
@@ -164,7 +164,8 @@ export async function runDueActions(deps: OutboxDeps, workerId: string, opts: { 
   return report;
 }
 
-async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAction, workerId: string, report: OutboxReport): Promise<void> {
+async function runOne(deps: OutboxDeps, plugin: ActionPlugin, claimed: ClaimedAction, workerId: string, report: OutboxReport): Promise<void> {
+  let action = claimed;
   const { store, log } = deps;
   const db = store.db;
   const now = store.now();
@@ -188,10 +189,11 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
   }
   // A lost lease whose holder never started the call is a plain retry; one it started may have happened.
   const recovering = action.prior_start !== null;
-  if (recovering && action.claimed_from === 'running' && action.attempts > CRASHES_BEFORE_BACKOFF) {
+  // (attempts counts the calls started before this claim.)
+  if (recovering && action.claimed_from === 'running' && action.attempts >= CRASHES_BEFORE_BACKOFF) {
     // It may be what stops the process: run again only after a backoff, so the rest gets done.
-    const until = new Date(now.getTime() + actionBackoffMs(action.attempts - CRASHES_BEFORE_BACKOFF, deps.random));
-    await deferCrashedAction(db, { ...ids, until, priorStart: action.prior_start!, reason: `the process stopped inside this action (attempt ${action.attempts - 1}); next try at ${until.toISOString()}` });
+    const until = new Date(now.getTime() + actionBackoffMs(action.attempts - CRASHES_BEFORE_BACKOFF + 1, deps.random));
+    await deferCrashedAction(db, { ...ids, until, priorStart: action.prior_start!, reason: `the process stopped inside this action (attempt ${action.attempts}); next try at ${until.toISOString()}` });
     log.warn({ ...where, attempts: action.attempts, until }, 'an action keeps stopping the process; it waits before the next try');
     report.deferred++;
     return;
@@ -215,6 +217,8 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, action: ClaimedAct
     log.warn(where, 'another worker took the action over before it started; left to it');
     return;
   }
+  // From here on, `attempts` counts this one.
+  action = { ...action, attempts: action.attempts + 1 };
   try {
     const result = await plugin.run(parsed.data, { store, connectors: deps.connectors, log, now, action, recovering });
     if (result.status === 'done') {

@@ -86,8 +86,7 @@ export async function claimDueActions(
   const kindFilter = opts.kinds ? sql`AND kind = ANY(${[...opts.kinds]}::text[])` : sql``;
   const result = await sql<ClaimedAction>`
     UPDATE actions AS a
-    SET status = 'running', attempts = a.attempts + 1, lease_expires_at = ${lease},
-        claimed_by = ${opts.workerId}, started_at = NULL, updated_at = ${opts.now}
+    SET status = 'running', lease_expires_at = ${lease}, claimed_by = ${opts.workerId}, updated_at = ${opts.now}
     FROM (
       SELECT id, status AS claimed_from, started_at AS prior_start FROM actions
       WHERE ((status = 'pending' AND next_attempt_at <= ${opts.now})
@@ -113,11 +112,26 @@ async function settle(query: ReturnType<typeof held>): Promise<boolean> {
 }
 
 /**
- * Marks the call as started, renewing the lease: a batch claimed together is started one by one, and
- * each gets its full lease. False when this worker no longer holds it (do not run it then).
+ * Marks the call as started (one more attempt), renewing the lease: a batch claimed together is
+ * started one by one, and each gets its full lease. False when this worker no longer holds it (do
+ * not run it then). A claim alone changes neither the attempts nor the start: an action claimed in
+ * a batch by a process that died before reaching it was not attempted, and a call in doubt from an
+ * earlier holder stays in doubt (started_at) until an attempt settles it.
  */
 export async function startAction(db: Kysely<Database>, input: { id: string; workerId: string; now: Date; leaseMs: number }): Promise<boolean> {
-  return settle(held(db, input.id, input.workerId).set({ started_at: input.now, lease_expires_at: new Date(input.now.getTime() + input.leaseMs), updated_at: input.now }));
+  return settle(
+    held(db, input.id, input.workerId).set((eb) => ({
+      started_at: input.now,
+      attempts: eb('attempts', '+', 1),
+      lease_expires_at: new Date(input.now.getTime() + input.leaseMs),
+      updated_at: input.now,
+    })),
+  );
+}
+
+/** Puts a claimed action back in line without running it (the process is stopping): what was in doubt stays in doubt. */
+export function releaseAction(db: Kysely<Database>, input: { id: string; workerId: string; now: Date }): Promise<boolean> {
+  return settle(held(db, input.id, input.workerId).set({ status: 'pending', next_attempt_at: input.now, lease_expires_at: null, claimed_by: null, updated_at: input.now }));
 }
 
 /**

@@ -25,7 +25,7 @@ import { freshPgDatabase, testBackends } from '../helpers/db.js';
 import { googleEnv, REDIRECT } from '../helpers/google.js';
 import { MS_REDIRECT, TENANT } from '../helpers/microsoft.js';
 import { freePort } from '../helpers/net.js';
-import { childProduct, sharedClock } from './child.js';
+import { childEnv, childProduct, sharedClock } from './child.js';
 
 const FROM = '2026-03-02T09:00:00-05:00';
 const LEASE_MS = 5 * 60_000;
@@ -119,18 +119,7 @@ for (const [provider, make] of [['google', google], ['microsoft', graph]] as con
         const p = await make(clock);
         cleanups.push(() => p.emu.close());
         const port = await freePort();
-        const env: Record<string, string> = {
-          ...p.env,
-          PATH: process.env['PATH'] ?? '',
-          PORT: String(port),
-          SESSIONKEEPER_KEY: crypto.randomBytes(32).toString('base64'),
-          SESSIONKEEPER_CLOCK_FILE: shared.file,
-          SESSIONKEEPER_WORKER: 'off',
-          SESSIONKEEPER_TICK_TOKEN: TOKEN,
-          SESSIONKEEPER_LOG_LEVEL: 'error',
-        };
-        if (backend === 'pglite') env['SESSIONKEEPER_DATA_DIR'] = path.join(dir, 'data');
-        else env['DATABASE_URL'] = await freshPgDatabase();
+        const env = childEnv(process.env['SK_DEBUG_CHILD'] ? { ...p.env, SESSIONKEEPER_LOG_LEVEL: 'debug' } : p.env, { port, clockFile: shared.file, token: TOKEN, dir, ...(backend === 'postgres' ? { databaseUrl: await freshPgDatabase() } : {}) });
         const me = await p.connect(env, clock);
 
         // The actions, recorded before the engine runs (the store is the engine's, one process at a time on PGlite).
@@ -168,6 +157,7 @@ for (const [provider, make] of [['google', google], ['microsoft', graph]] as con
         cleanups.push(() => child.kill());
         let down = false;
         p.emu.setRequestHook(async ({ method, path: reqPath, phase }) => {
+          if (process.env['SK_DEBUG_CRASH']) console.log(`hook ${method} ${reqPath} ${phase} down=${down}`);
           if (down || method !== 'POST') return;
           const i = plans.findIndex((k, n) => !fired.has(n) && k.phase === phase && k.path.test(reqPath.split('?')[0]!));
           if (i < 0) return;

@@ -2,6 +2,7 @@
 // the test writes, its tick an HTTP call, killed with SIGKILL where the test says. Either the product
 // server itself or the engine child (engine-child.ts, for the Graph emulator's seams).
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ManualClock } from '../../src/clock.js';
@@ -34,9 +35,14 @@ export function childProduct(opts: { script: 'dist/src/server.js' | 'dist/test/e
   return {
     async start() {
       const t0 = performance.now();
-      const c = spawn(process.execPath, [opts.script], { env: opts.env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const debug = process.env['SK_DEBUG_CHILD'];
+      const c = spawn(process.execPath, [opts.script], { env: opts.env, stdio: ['ignore', debug ? 'pipe' : 'ignore', 'pipe'] });
+      if (debug) c.stdout!.on('data', (d: Buffer) => fs.appendFileSync(debug, d));
       stderr = '';
-      c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (process.env['SK_DEBUG_CHILD']) fs.appendFileSync(process.env['SK_DEBUG_CHILD'], d);
+      });
       child = c;
       for (let i = 0; ; i++) {
         if (c.exitCode !== null) throw new Error(`the process exited at start: ${stderr}`);
@@ -67,6 +73,25 @@ export function childProduct(opts: { script: 'dist/src/server.js' | 'dist/test/e
       return { status: res.status, report: (res.status === 200 ? JSON.parse(text) : {}) as TickJson };
     },
     stderr: () => stderr,
+  };
+}
+
+/**
+ * The child's settings: the platform's (emulator) settings, the port, a fresh key, the shared clock,
+ * no in-process worker (the test ticks), and a database: a PGlite folder in `dir`, or a PostgreSQL one.
+ */
+export function childEnv(platform: Record<string, string>, opts: { port: number; clockFile: string; token: string; dir: string; databaseUrl?: string }): Record<string, string> {
+  return {
+    SESSIONKEEPER_LOG_LEVEL: 'error',
+    ...platform,
+    PATH: process.env['PATH'] ?? '',
+    PORT: String(opts.port),
+    SESSIONKEEPER_PUBLIC_URL: `http://127.0.0.1:${opts.port}`,
+    SESSIONKEEPER_KEY: crypto.randomBytes(32).toString('base64'),
+    SESSIONKEEPER_CLOCK_FILE: opts.clockFile,
+    SESSIONKEEPER_WORKER: 'off',
+    SESSIONKEEPER_TICK_TOKEN: opts.token,
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : { SESSIONKEEPER_DATA_DIR: path.join(opts.dir, 'data') }),
   };
 }
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DateTime } from 'luxon';
-import { afterAll, describe, expect, inject, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { GOOGLE_SCOPES } from '../../connectors/google/oauth.js';
 import { openApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
@@ -19,7 +19,7 @@ import { startGoogleEmulator } from '../emulators/google/server.js';
 import { freshPgDatabase, testBackends, testStores } from '../helpers/db.js';
 import { googleEnv, REDIRECT } from '../helpers/google.js';
 import { freePort } from '../helpers/net.js';
-import { childProduct, sharedClock } from './child.js';
+import { childEnv, childProduct, sharedClock } from './child.js';
 import { googleDriver, practiceWeek, rng, runResult, type Step } from './practice-life.js';
 import { effectiveWrites, GOOGLE_EVENT_PATH, googleWorld, play } from './world.js';
 
@@ -55,19 +55,7 @@ for (const backend of testBackends()) {
       const emu = await startGoogleEmulator({ clock });
       cleanups.push(() => emu.close());
       const port = await freePort();
-      const env: Record<string, string> = {
-        ...googleEnv(emu),
-        PATH: process.env['PATH'] ?? '',
-        PORT: String(port),
-        SESSIONKEEPER_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        SESSIONKEEPER_KEY: crypto.randomBytes(32).toString('base64'),
-        SESSIONKEEPER_CLOCK_FILE: shared.file,
-        SESSIONKEEPER_WORKER: 'off',
-        SESSIONKEEPER_TICK_TOKEN: TOKEN,
-        SESSIONKEEPER_LOG_LEVEL: 'error',
-      };
-      if (backend === 'pglite') env['SESSIONKEEPER_DATA_DIR'] = path.join(dir, 'data');
-      else env['DATABASE_URL'] = await freshPgDatabase();
+      const env = childEnv(googleEnv(emu), { port, clockFile: shared.file, token: TOKEN, dir, ...(backend === 'postgres' ? { databaseUrl: await freshPgDatabase() } : {}) });
 
       // The therapist connects (through the product's own code, before the server runs).
       const setup = await openApp({ env, clock, log: silentLogger, command: 'test setup' });

@@ -130,6 +130,21 @@ forEachBackend('outbox', (t) => {
     expect(await s.status('crash-mail')).toMatchObject({ status: 'unknown', last_error: expect.stringContaining('may or may not have been done') });
   });
 
+  test('a call in doubt stays in doubt when the next holder dies before reaching it: the email is never sent again', async () => {
+    const s = await setup('doubt');
+    await s.add('test_email', 'doubt-mail', { n: 1 });
+    // Worker A starts the send and dies inside it.
+    const [a] = await claimDueActions(t.store.db, { workerId: 'a', now: t.store.now(), leaseMs: 60_000, limit: 10 });
+    expect(await startAction(t.store.db, { id: a!.id, workerId: 'a', now: t.store.now(), leaseMs: 60_000 })).toBe(true);
+    t.clock.advance({ minutes: 2 });
+    // Worker B claims it in a batch and dies before it gets to it: not an attempt, and no news.
+    const [b] = await claimDueActions(t.store.db, { workerId: 'b', now: t.store.now(), leaseMs: 60_000, limit: 10 });
+    expect(b).toMatchObject({ idempotency_key: 'doubt-mail', claimed_from: 'running' });
+    t.clock.advance({ minutes: 2 });
+    expect(await runDueActions(deps(), 'c')).toMatchObject({ claimed: 1, unknown: 1, done: 0 });
+    expect(await s.status('doubt-mail')).toMatchObject({ status: 'unknown', attempts: 1 });
+  });
+
   test('work due with time: asked at each tick from state, recorded once per key, carried out once', async () => {
     const s = await setup('due');
     let asked = 0;

@@ -1,9 +1,11 @@
-// Key rotation: every sealed value (credentials, client names, identities, event payloads) moves to
-// the new key in one go, still opens, and clients are still found by email afterwards.
+// Key rotation: every sealed value (credentials, client names, identities, event payloads, actions'
+// personal details) moves to the new key in one go, still opens, and clients are still found by email
+// afterwards.
 import { expect, test } from 'vitest';
 import { generateKey, Keyring, SecretError } from '../../src/secrets.js';
 import { createClient, findClientByIdentity } from '../../src/store/clients.js';
 import { loadCredentials } from '../../src/store/connections.js';
+import { submitAction } from '../../src/engine/outbox.js';
 import { rotateKeys, verifyKeys } from '../../src/store/keys.js';
 import { listSnapshots, upsertSnapshots } from '../../src/store/snapshots.js';
 import { forEachBackend } from '../helpers/db.js';
@@ -27,17 +29,22 @@ forEachBackend('key rotation', (t) => {
       now,
     });
 
+    // An action's personal details (a message to send), sealed apart from its payload.
+    await submitAction(store, who.therapistId, { kind: 'mail.send', key: 'rot-mail', factKey: null, connectionId: who.connectionId, payload: {}, secret: { to: [{ email: 'jane.doe@example.com' }], subject: 'Your appointment' } });
+
     const next = oldKeyring.withCurrent(generateKey());
     const report = await rotateKeys(store.db, next, now);
     expect(report).toEqual({
       keyId: next.current.id,
-      resealed: { 'connections.credentials': 1, 'clients.display_name': 1, 'client_identities.value': 2, 'event_snapshots.payload': 1, 'clients.ledger_key': 0, 'ledgers.state': 0 },
+      resealed: { 'connections.credentials': 1, 'clients.display_name': 1, 'client_identities.value': 2, 'event_snapshots.payload': 1, 'clients.ledger_key': 0, 'ledgers.state': 0, 'actions.secret': 1 },
       retired: [oldKeyring.current.id],
     });
 
     const onlyNew = new Keyring(next.current);
     await verifyKeys(store.db, onlyNew); // the old key is no longer needed
     expect(await loadCredentials(store.db, onlyNew, { therapistId: who.therapistId, connectionId: who.connectionId })).toBe('{"refresh_token":"1//rot"}');
+    const sealed = await store.db.selectFrom('actions').select('secret').where('idempotency_key', '=', 'rot-mail').executeTakeFirstOrThrow();
+    expect(JSON.parse(onlyNew.decrypt(sealed.secret!, 'actions.secret'))).toMatchObject({ subject: 'Your appointment' });
     expect(await findClientByIdentity(store.db, onlyNew, { therapistId: who.therapistId, kind: 'email', value: 'jane.doe@example.com' })).toEqual({ id: client.id, displayName: 'Jane Doe' });
     expect(await findClientByIdentity(store.db, onlyNew, { therapistId: who.therapistId, kind: 'title', value: '  jane   d ' })).toEqual({ id: client.id, displayName: 'Jane Doe' });
     const snaps = await listSnapshots(store.db, onlyNew, { therapistId: calTherapist, calendarId });
@@ -47,7 +54,7 @@ forEachBackend('key rotation', (t) => {
     await expect(loadCredentials(store.db, new Keyring(oldKeyring.current), { therapistId: who.therapistId, connectionId: who.connectionId })).rejects.toThrow(SecretError);
 
     // A second rotation to the same key has nothing to do.
-    expect((await rotateKeys(store.db, next, now)).resealed).toEqual({ 'connections.credentials': 0, 'clients.display_name': 0, 'client_identities.value': 0, 'event_snapshots.payload': 0, 'clients.ledger_key': 0, 'ledgers.state': 0 });
+    expect((await rotateKeys(store.db, next, now)).resealed).toEqual({ 'connections.credentials': 0, 'clients.display_name': 0, 'client_identities.value': 0, 'event_snapshots.payload': 0, 'clients.ledger_key': 0, 'ledgers.state': 0, 'actions.secret': 0 });
   });
 
   test("one therapist's connection id does not open another therapist's credentials", async () => {

@@ -14,7 +14,7 @@ import { forEachBackend, openTestStore } from '../helpers/db.js';
 const expectedTables = [
   'actions', 'appointment_transitions', 'appointments', 'audit_log', 'calendars', 'client_identities', 'client_signals',
   'clients', 'connections', 'event_snapshots', 'key_canaries', 'ledgers', 'practices', 'push_channels', 'schema_migrations',
-  'sync_requests', 'therapist_identities', 'therapists',
+  'sync_requests', 'task_lists', 'tasks', 'therapist_identities', 'therapists',
 ];
 
 forEachBackend('migrations', (t) => {
