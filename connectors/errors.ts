@@ -46,6 +46,14 @@ export class NotFound extends ConnectorError {
   override readonly name = 'NotFound';
 }
 
+/**
+ * The platform judged the request itself wrong (400, 409, 422: a field it does not take, an address
+ * it refuses): repeating it cannot help. The message names no address.
+ */
+export class Invalid extends ConnectorError {
+  override readonly name: string = 'Invalid';
+}
+
 /** Permanently refused (a missing scope or permission): retrying will not help. */
 export class Forbidden extends ConnectorError {
   override readonly name = 'Forbidden';

@@ -1,7 +1,7 @@
 // The call policy every Google connector shares: Google's errors as our typed errors, and retries with
 // backoff and jitter inside one call, only where repeating is safe (idempotent writes, proven refusals).
 import type { OAuth2Client } from 'google-auth-library';
-import { CursorExpired, Forbidden, MissingScope, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
+import { CursorExpired, Forbidden, Invalid, MissingScope, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
 import type { CredentialStore } from '../port.js';
 import { guardGrant, isInvalidGrant } from './oauth.js';
 
@@ -117,7 +117,7 @@ export function classifyGoogleError(err: unknown, scope?: string): Error {
 }
 
 /** A request Google refused as invalid (400) or conflicting (409): not transient, never retried. */
-export class GoogleRefused extends Error {
+export class GoogleRefused extends Invalid {
   override readonly name = 'GoogleRefused';
   constructor(
     readonly status: number,

@@ -10,7 +10,7 @@ import {
   type Context,
   type Middleware,
 } from '@microsoft/microsoft-graph-client';
-import { CursorExpired, Forbidden, MissingScope, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
+import { CursorExpired, Forbidden, Invalid, MissingScope, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
 
 /** Permissions whose 403 can only mean the grant lacks them (classifyGraphError). */
 const MAILBOX_PERMISSIONS = new Set(['Tasks.ReadWrite', 'Mail.Send']);
@@ -29,6 +29,20 @@ export interface GraphClientOptions {
 
 /** The RetryHandler's first delay when Graph gives no Retry-After (seconds). */
 const RETRY_DELAY = 1;
+/**
+ * The longest Retry-After waited out inside a call. The client's RetryHandler honours up to 180 s a
+ * try, which could outlast the outbox's lease (a second worker would then take the action as in
+ * doubt while the first still waits); longer waits go back to the outbox as RetryAfter.
+ */
+const MAX_INLINE_WAIT_S = 5;
+
+/** Whether the RetryHandler may retry this answer inside the call: only a short Retry-After (or none). */
+function shortWait(response: Response | undefined): boolean {
+  const v = response?.headers?.get('retry-after');
+  if (!v) return true;
+  const seconds = /^\d+$/.test(v.trim()) ? Number(v) : Math.round((Date.parse(v) - Date.now()) / 1000);
+  return Number.isFinite(seconds) && seconds <= MAX_INLINE_WAIT_S;
+}
 
 /** An OData string literal: a single quote is doubled. */
 export function odataString(v: string): string {
@@ -63,6 +77,12 @@ export function classifyGraphError(err: unknown, permission?: string): Error {
     return new Forbidden(`Graph refused the call (403 ${e.code ?? ''}): ${which}`.replace(/\s+/g, ' '));
   }
   if (status === 404) return new NotFound(`Graph answered 404 (${e.code ?? 'not found'})`);
+  if (status === 400 || status === 409 || status === 422) {
+    // Graph's own text may quote what it refused (an attendee's or recipient's address): kept only
+    // when it names none, so that no address reaches last_error or the logs.
+    const text = typeof e.message === 'string' && !e.message.includes('@') ? `: ${e.message.slice(0, 200)}` : '';
+    return new Invalid(`Graph refused the request (${status} ${e.code ?? ''})${text}`.replace(/\s+/g, ' '));
+  }
   if (status !== undefined && status >= 500) return new RetryAfter(seconds, `Graph answered ${status}`);
   if (status === undefined || status === -1) return new RetryAfter(null, `no answer from Graph (${e.message ?? 'connection failed'})`);
   return err instanceof Error ? err : new Error(String(err));
@@ -119,7 +139,7 @@ export class GraphSession {
         }
       },
     });
-    const retry = new RetryHandler(new RetryHandlerOptions(RETRY_DELAY, this.#maxRetries));
+    const retry = new RetryHandler(new RetryHandlerOptions(RETRY_DELAY, this.#maxRetries, (_delay, _attempt, _request, _options, response) => shortWait(response)));
     const count = new CountingMiddleware(() => {
       this.requests += 1;
     });
@@ -144,7 +164,10 @@ export class GraphSession {
     const failed = (err: unknown): Error => {
       const auth = this.#authFailure;
       this.#authFailure = undefined;
-      return auth ? this.classify(auth) : this.classify(err);
+      if (!auth) return this.classify(err);
+      const e = this.classify(auth);
+      // No token, so no request went out: a transient failure here is a refusal (safe to repeat even a send).
+      return e instanceof RetryAfter && !e.refused ? new RetryAfter(e.seconds, `no access token: ${e.message}`, true) : e;
     };
     try {
       return await call();
@@ -176,7 +199,7 @@ export class GraphSession {
       for (const [k, v] of Object.entries(opts.headers ?? {})) req.header(k, v);
       if (opts.atMostOnce) {
         // Per-request RetryHandler options (the handler reads them from the request's middleware control first).
-        req.middlewareOptions([new RetryHandlerOptions(RETRY_DELAY, this.#maxRetries, (_delay, _attempt, _request, _options, response) => response.status === 429)]);
+        req.middlewareOptions([new RetryHandlerOptions(RETRY_DELAY, this.#maxRetries, (_delay, _attempt, _request, _options, response) => response.status === 429 && shortWait(response))]);
       }
       return (await (method === 'delete' ? req.delete() : method === 'post' ? req.post(body) : req.patch(body))) as T;
     });

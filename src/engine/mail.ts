@@ -35,6 +35,7 @@ export type MailPayload = z.input<typeof mailSchema>;
 export const mailSendPlugin: ActionPlugin<z.output<typeof mailSchema>> = {
   kind: MAIL_SEND,
   payload: mailSchema,
+  secretFields: ['to', 'replyTo', 'subject', 'text', 'html', 'attachments'],
   onCrash: 'unknown',
   async run(p, run): Promise<ActionResult> {
     if (!run.action.connection_id) return { status: 'cancelled', reason: 'no mailbox to send from' };

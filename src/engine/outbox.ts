@@ -2,7 +2,7 @@
 // it out, whether a retry after a crash is safe); a runner claims due actions and carries them out
 // with retries, exponential backoff with jitter, RetryAfter honoured, and parking on a lost grant.
 import { z } from 'zod';
-import { Forbidden, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
+import { Forbidden, Invalid, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import type { Logger } from '../log.js';
 import type { Keyring } from '../secrets.js';
 import { claimDueActions, completeAction, deferCrashedAction, enqueueAction, enqueueActions, startAction, failAction, markActionUnknown, parkConnectionActions, releaseAction, retryAction, type ClaimedAction, type NewActionInput } from '../store/actions.js';
@@ -51,6 +51,11 @@ export interface ActionPlugin<P = unknown> {
    * marker it searches for), "unknown" when it cannot (an email): the operator decides, never a resend.
    */
   onCrash: 'recover' | 'unknown';
+  /**
+   * Payload fields that carry personal details (names, emails, text): they must come in the sealed
+   * part (`PlannedAction.secret`); an action that has them in its plain payload is refused.
+   */
+  secretFields?: readonly string[];
   /** The actions the round's facts cause, recorded in the facts' transaction. */
   plan?(facts: readonly Fact[], ctx: TherapistContext): PlannedAction[];
   /**
@@ -171,6 +176,12 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, claimed: ClaimedAc
   const now = store.now();
   const ids = { id: action.id, workerId, now };
   const where = { actionId: action.id, kind: action.kind };
+  const exposed = (plugin.secretFields ?? []).filter((f) => f in action.payload);
+  if (exposed.length > 0) {
+    await failAction(db, { ...ids, error: `this ${action.kind} has personal details in its plain payload (${exposed.join(', ')}): they belong in its sealed part` });
+    report.failed++;
+    return;
+  }
   let input: unknown = action.payload;
   if (action.secret !== null) {
     try {
@@ -189,6 +200,13 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, claimed: ClaimedAc
   }
   // A lost lease whose holder never started the call is a plain retry; one it started may have happened.
   const recovering = action.prior_start !== null;
+  if (recovering && plugin.onCrash === 'unknown') {
+    // It may have happened: the platform has no key to ask by, and doing it twice is worse.
+    await markActionUnknown(db, { ...ids, reason: 'the process stopped inside the call: it may or may not have been done' });
+    log.warn(where, 'action outcome unknown after a crash; shown to the operator');
+    report.unknown++;
+    return;
+  }
   // (attempts counts the calls started before this claim.)
   if (recovering && action.claimed_from === 'running' && action.attempts >= CRASHES_BEFORE_BACKOFF) {
     // It may be what stops the process: run again only after a backoff, so the rest gets done.
@@ -198,17 +216,10 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, claimed: ClaimedAc
     report.deferred++;
     return;
   }
-  if (recovering && plugin.onCrash === 'unknown') {
-    // It may have happened: the platform has no key to ask by, and doing it twice is worse.
-    await markActionUnknown(db, { ...ids, reason: 'the process stopped inside the call: it may or may not have been done' });
-    log.warn(where, 'action outcome unknown after a crash; shown to the operator');
-    report.unknown++;
-    return;
-  }
   if (action.connection_id) {
     const conn = await db.selectFrom('connections').select('status').where('id', '=', action.connection_id).executeTakeFirst();
     if (conn && conn.status !== 'ok') {
-      await parkConnectionActions(db, { therapistId: action.therapist_id, connectionId: action.connection_id, now, reason: `the connection ${conn.status === 'revoked' ? 'was revoked' : 'needs the therapist to connect again'}`, held: { id: action.id, workerId } });
+      await parkConnectionActions(db, { therapistId: action.therapist_id, connectionId: action.connection_id, now, reason: `the connection ${conn.status === 'revoked' ? 'was revoked' : 'needs the therapist to connect again'}`, held: { id: action.id, workerId, answered: false } });
       report.parked++;
       return;
     }
@@ -242,7 +253,7 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, claimed: ClaimedAc
       if (action.connection_id) {
         const ref = { therapistId: action.therapist_id, connectionId: action.connection_id };
         parked = await store.transaction(async (trx) => {
-          const n = await parkConnectionActions(trx, { ...ref, now: later, reason: message, held: { id: action.id, workerId } });
+          const n = await parkConnectionActions(trx, { ...ref, now: later, reason: message, held: { id: action.id, workerId, answered: true } });
           // The therapist sees it where they see the connection (status, the add-ons); the operator in `status`.
           await setConnectionStatus(trx, ref, 'needs_reauth', message, later);
           await audit(trx, { at: later, therapistId: action.therapist_id, actor: 'system', action: 'update', subjectType: 'connection', subjectId: action.connection_id, detail: { status: 'needs_reauth', parkedActions: n } });
@@ -256,8 +267,9 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, claimed: ClaimedAc
       return;
     }
     // Attempts count every try, those the process died in too.
-    if (err instanceof NotFound || err instanceof Forbidden || action.attempts >= MAX_ATTEMPTS) {
-      const reason = action.attempts >= MAX_ATTEMPTS && !(err instanceof NotFound || err instanceof Forbidden) ? `gave up after ${action.attempts} attempts: ${message}` : message;
+    const permanent = err instanceof NotFound || err instanceof Forbidden || err instanceof Invalid;
+    if (permanent || action.attempts >= MAX_ATTEMPTS) {
+      const reason = !permanent ? `gave up after ${action.attempts} attempts: ${message}` : message;
       await failAction(db, { ...ids, now: later, error: reason });
       log.warn({ ...where, error: reason }, 'action failed for good');
       report.failed++;

@@ -1,11 +1,12 @@
 // Follow-up tasks as engine actions (open, update, close) in the therapist's Google Tasks or Microsoft
 // To Do list, one task per fact, and the sparse check that notices the therapist completing or
 // deleting one, so that it is never reopened for the same fact.
+import { sql } from 'kysely';
 import { z } from 'zod';
-import { ConnectorError, NeedsReauth, RetryAfter } from '../../connectors/errors.js';
+import { ConnectorError, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import { taskMarker, type RemoteTask, type TaskConnector } from '../../connectors/port.js';
 import { getPracticeSettings } from '../store/practices.js';
-import { claimDueTaskLists, closeTask, finishTaskListCheck, findTask, findTaskList, openTasksOfList, recordTask, recordTaskList } from '../store/tasks.js';
+import { claimDueTaskLists, closeTask, finishTaskListCheck, findTask, findTaskList, openTasksOfList, recordTask, recordTaskList, replaceTaskList } from '../store/tasks.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { ActionPlugin, ActionResult, ActionRun } from './outbox.js';
@@ -43,13 +44,26 @@ async function connectionOf(run: Pick<ActionRun, 'store' | 'action'>) {
     .executeTakeFirst();
 }
 
+/** The follow-up list's name in the practice's settings. */
+async function listName(run: Pick<ActionRun, 'store' | 'action'>): Promise<string> {
+  const therapist = await run.store.db.selectFrom('therapists').select('practice_id').where('id', '=', run.action.therapist_id).executeTakeFirstOrThrow();
+  return (await getPracticeSettings(run.store.db, therapist.practice_id)).followUpList;
+}
+
+/** A list the platform no longer has: its open tasks of ours were deleted with it, by the therapist. */
+async function listGone(store: Store, listId: string, therapistId: string): Promise<number> {
+  let n = 0;
+  for (const t of await store.db.selectFrom('tasks').select('id').where('list_id', '=', listId).where('status', '=', 'open').execute()) {
+    if (await closeTask(store.db, { therapistId, taskId: t.id, status: 'deleted', by: 'therapist', now: store.now() })) n++;
+  }
+  return n;
+}
+
 /** The connection's follow-up list: recorded, or found again / made by its name and recorded. */
 async function listFor(run: ActionRun, connector: TaskConnector, connectionId: string) {
   const known = await findTaskList(run.store.db, run.action.therapist_id, connectionId);
   if (known) return known;
-  const therapist = await run.store.db.selectFrom('therapists').select('practice_id').where('id', '=', run.action.therapist_id).executeTakeFirstOrThrow();
-  const settings = await getPracticeSettings(run.store.db, therapist.practice_id);
-  const providerListId = await connector.ensureList(settings.followUpList);
+  const providerListId = await connector.ensureList(await listName(run));
   const now = run.store.now();
   return recordTaskList(run.store.db, { therapistId: run.action.therapist_id, connectionId, providerListId, now, nextCheckAt: new Date(now.getTime() + TASK_CHECK_INTERVAL_MS) });
 }
@@ -75,6 +89,7 @@ export type TaskOpenPayload = z.input<typeof openSchema>;
 export const taskOpenPlugin: ActionPlugin<z.output<typeof openSchema>> = {
   kind: TASK_OPEN,
   payload: openSchema,
+  secretFields: ['title', 'notes', 'link'],
   onCrash: 'recover',
   async run(p, run): Promise<ActionResult> {
     const existing = await findTask(run.store.db, run.action.therapist_id, p.key);
@@ -86,16 +101,37 @@ export const taskOpenPlugin: ActionPlugin<z.output<typeof openSchema>> = {
     const conn = await connectionOf(run);
     if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
     const connector = await run.connectors.taskConnector(conn);
-    const list = await listFor(run, connector, conn.id);
-    const made = await connector.createTask(
-      list.providerListId,
-      { key: p.key, title: p.title, notes: p.notes, due: p.due, ...(p.link ? { link: p.link } : {}) },
-      { mayExist: mayHaveHappened(run) },
-    );
+    let list = await listFor(run, connector, conn.id);
+    const draft = { key: p.key, title: p.title, notes: p.notes, due: p.due, ...(p.link ? { link: p.link } : {}) };
+    let made: { taskId: string; created: boolean };
+    try {
+      made = await connector.createTask(list.providerListId, draft, { mayExist: mayHaveHappened(run) });
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
+      // The therapist deleted the follow-up list: its tasks went with it (theirs), and a new list is
+      // found or made by name for this one.
+      await listGone(run.store, list.id, run.action.therapist_id);
+      const providerListId = await connector.ensureList(await listName(run));
+      list = await replaceTaskList(run.store.db, { listId: list.id, providerListId, now: run.store.now() });
+      made = await connector.createTask(list.providerListId, draft, { mayExist: false });
+    }
     await recordTask(run.store.db, { therapistId: run.action.therapist_id, listId: list.id, key: p.key, marker: taskMarker(p.key), providerTaskId: made.taskId, now: run.store.now() });
     return { status: 'done', externalRef: made.taskId, outcome: { created: made.created } };
   },
 };
+
+/** Whether an opening of the task for this fact is still to be carried out (pending, running or parked). */
+async function openingPending(run: Pick<ActionRun, 'store' | 'action'>, key: string): Promise<boolean> {
+  const row = await run.store.db
+    .selectFrom('actions')
+    .select('id')
+    .where('therapist_id', '=', run.action.therapist_id)
+    .where('kind', '=', TASK_OPEN)
+    .where('status', 'in', ['pending', 'running', 'parked'])
+    .where(sql<string>`payload->>'key'`, '=', key)
+    .executeTakeFirst();
+  return row !== undefined;
+}
 
 /** Records what the platform says of a task after our call: the therapist may have closed it. */
 async function noteRemote(run: ActionRun, taskId: string, remote: RemoteTask | null): Promise<'open' | 'completed' | 'deleted'> {
@@ -116,11 +152,15 @@ export type TaskUpdatePayload = z.input<typeof updateSchema>;
 export const taskUpdatePlugin: ActionPlugin<z.output<typeof updateSchema>> = {
   kind: TASK_UPDATE,
   payload: updateSchema,
+  secretFields: ['title', 'notes'],
   onCrash: 'recover',
   async run(p, run): Promise<ActionResult> {
     const task = await findTask(run.store.db, run.action.therapist_id, p.key);
-    // Its opening has not been carried out yet (it waits for a retry): this one waits too.
-    if (!task) throw new RetryAfter(null, 'the task is not open yet');
+    if (!task) {
+      // Its opening has not been carried out yet (it waits for a retry): this one waits too.
+      if (await openingPending(run, p.key)) throw new RetryAfter(null, 'the task is not open yet');
+      return { status: 'cancelled', reason: 'no task was opened for this' };
+    }
     if (task.status !== 'open') return { status: 'cancelled', reason: `the task was ${task.status} by ${task.closedBy}: not reopened` };
     const conn = await connectionOf({ ...run, action: { ...run.action, connection_id: task.connectionId } });
     if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
@@ -146,10 +186,16 @@ export type TaskClosePayload = z.input<typeof closeSchema>;
 export const taskClosePlugin: ActionPlugin<z.output<typeof closeSchema>> = {
   kind: TASK_CLOSE,
   payload: closeSchema,
+  secretFields: ['notes'],
   onCrash: 'recover',
   async run(p, run): Promise<ActionResult> {
     const task = await findTask(run.store.db, run.action.therapist_id, p.key);
-    if (!task) return { status: 'cancelled', reason: 'no task was opened for this' };
+    if (!task) {
+      // Its opening may still be on its way (waiting for a retry, parked, running elsewhere): the
+      // close waits for it rather than leave a task open for good.
+      if (await openingPending(run, p.key)) throw new RetryAfter(null, 'the task is not open yet');
+      return { status: 'cancelled', reason: 'no task was opened for this' };
+    }
     if (task.status !== 'open') return { status: 'done', externalRef: task.providerTaskId, outcome: { already: task.status, by: task.closedBy } };
     const conn = await connectionOf({ ...run, action: { ...run.action, connection_id: task.connectionId } });
     if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
@@ -202,6 +248,11 @@ export async function checkTaskLists(deps: { store: Store; connectors: Connector
       }
       await finishTaskListCheck(store.db, { listId: list.id, cursor: changed.cursor, nextCheckAt: new Date(startedAt.getTime() + TASK_CHECK_INTERVAL_MS), now: store.now() });
     } catch (err) {
+      if (err instanceof NotFound) {
+        // The therapist deleted the whole list: every open task of ours in it is theirs, deleted.
+        report.closedByTherapist += await listGone(store, list.id, list.therapistId);
+        continue;
+      }
       report.failed++;
       const message = err instanceof ConnectorError || err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       // A transient failure keeps the claim's short lease as the next look; anything else waits the

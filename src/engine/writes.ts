@@ -1,6 +1,7 @@
 // Calendar writes as engine actions: create an event with the client invited (optionally with a
 // Meet or Teams link), change or delete it, and set the therapist's popup reminders on a session.
 // Exactly once: the connector makes the same event for the same action key (connectors/port.ts).
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { NotFound } from '../../connectors/errors.js';
 import type { CalendarConnector } from '../../connectors/port.js';
@@ -15,10 +16,25 @@ export const EVENT_DELETE = 'event.delete';
 export const SESSION_REMINDERS = 'session.reminders';
 
 const instant = z.iso.datetime({ offset: true });
-const zone = z.string().min(1).refine((z) => Intl.supportedValuesOf('timeZone').includes(z) || z === 'UTC', 'must be an IANA time zone');
+// Luxon asks the runtime whether it knows the zone (Intl.supportedValuesOf lists only canonical
+// names and misses e.g. Asia/Kolkata, Europe/Kyiv, Etc/UTC, which platforms send).
+const zone = z.string().min(1).refine((name) => IANAZone.isValidZone(name), 'must be an IANA time zone');
 const attendee = z.strictObject({ email: z.email(), name: z.string().max(200).optional() });
 const minutesList = z.array(z.number().int().min(0).max(40_320)).max(5, 'at most 5 reminders (Google)');
 const tagName = z.string().regex(/^sk\.[a-z0-9_.-]{1,60}$/, 'a tag name of ours (sk.…, lower case)');
+
+/**
+ * On a platform where an organizer's change reaches the attendees (Graph), whether a change to this
+ * event reaches no one: only when we know the event (its stored copy, with its attendees) and it
+ * invites nobody but the therapist, or the therapist is not its organizer. Not knowing is a no.
+ */
+async function quietToWrite(run: Pick<ActionRun, 'store'>, calendarId: string, eventId: string): Promise<boolean> {
+  const snapshot = await readSnapshot(run.store.db, run.store.keyring, { calendarId, eventId });
+  const event = snapshot?.payload as LiveEvent | null | undefined;
+  if (!event || snapshot?.status === 'deleted' || snapshot?.status === 'cancelled') return false;
+  if (event.organizer?.self === false) return true;
+  return !(event.attendees ?? []).some((a) => !a.self);
+}
 
 /** Whether an earlier attempt may have made its change: then the plug-in checks before writing. */
 export function mayHaveHappened(run: Pick<ActionRun, 'recovering' | 'action'>): boolean {
@@ -66,6 +82,7 @@ export type EventCreatePayload = z.input<typeof createSchema>;
 export const eventCreatePlugin: ActionPlugin<z.output<typeof createSchema>> = {
   kind: EVENT_CREATE,
   payload: createSchema,
+  secretFields: ['summary', 'description', 'location', 'attendees'],
   onCrash: 'recover',
   async run(p, run): Promise<ActionResult> {
     const cal = await calendarOf(run, p.calendarId);
@@ -119,11 +136,16 @@ export type EventPatchPayload = z.input<typeof patchSchema>;
 export const eventPatchPlugin: ActionPlugin<z.output<typeof patchSchema>> = {
   kind: EVENT_PATCH,
   payload: patchSchema,
+  secretFields: ['summary', 'description', 'location'],
   onCrash: 'recover',
   async run(p, run): Promise<ActionResult> {
     const cal = await calendarOf(run, p.calendarId);
     if (!cal) return { status: 'cancelled', reason: 'the calendar is no longer connected' };
     const connector = await run.connectors.calendarConnector(cal.connection);
+    if (!p.notifyAttendees && connector.writesNotifyAttendees && !(await quietToWrite(run, p.calendarId, p.eventId))) {
+      // Graph has no sendUpdates=none (API-NOTES): the client would get an update nobody meant to send.
+      return { status: 'cancelled', reason: 'asked not to notify the attendees, but on this platform the change would reach them' };
+    }
     try {
       await connector.patchEvent(
         cal.providerCalendarId,
@@ -193,9 +215,8 @@ export const sessionRemindersPlugin: ActionPlugin<z.output<typeof remindersSchem
     const cal = await calendarOf(run, p.calendarId);
     if (!cal) return { status: 'cancelled', reason: 'the calendar is no longer connected' };
     const connector: CalendarConnector = await run.connectors.calendarConnector(cal.connection);
-    const event = snapshot.payload as LiveEvent | null;
-    if (connector.writesNotifyAttendees && event?.organizer?.self !== false && (event?.attendees ?? []).some((a) => !a.self)) {
-      return { status: 'cancelled', reason: 'the session is an invite the therapist sends: on this platform the change would reach the client as an update' };
+    if (connector.writesNotifyAttendees && !(await quietToWrite(run, p.calendarId, p.eventId))) {
+      return { status: 'cancelled', reason: 'the session may be an invite the therapist sends: on this platform the change would reach the client as an update' };
     }
     try {
       await connector.patchEvent(cal.providerCalendarId, p.eventId, { reminderMinutes: p.minutes }, { notifyAttendees: false });

@@ -210,11 +210,17 @@ export function markActionUnknown(db: Kysely<Database>, input: { id: string; wor
  */
 export async function parkConnectionActions(
   db: Kysely<Database>,
-  input: { therapistId: string; connectionId: string; now: Date; reason: string; held?: { id: string; workerId: string } },
+  input: { therapistId: string; connectionId: string; now: Date; reason: string; held?: { id: string; workerId: string; answered: boolean } },
 ): Promise<number> {
+  // A call in doubt (started_at) stays in doubt while parked: a send that may have gone out must not
+  // look fresh when the actions resume. Only the held action whose call was answered (refused for
+  // the grant) is cleared.
+  if (input.held?.answered) {
+    await db.updateTable('actions').set({ started_at: null }).where('id', '=', input.held.id).where('claimed_by', '=', input.held.workerId).where('status', '=', 'running').execute();
+  }
   const result = await db
     .updateTable('actions')
-    .set({ status: 'parked', last_error: input.reason, lease_expires_at: null, claimed_by: null, started_at: null, updated_at: input.now })
+    .set({ status: 'parked', last_error: input.reason, lease_expires_at: null, claimed_by: null, updated_at: input.now })
     .where('therapist_id', '=', input.therapistId)
     .where('connection_id', '=', input.connectionId)
     .where((eb) => {

@@ -44,6 +44,17 @@ export async function recordTaskList(
   return (await findTaskList(db, input.therapistId, input.connectionId))!;
 }
 
+/** The platform's list was deleted and another found or made: the record points at it, its cursor anew. */
+export async function replaceTaskList(db: Kysely<Database>, input: { listId: string; providerListId: string; now: Date }): Promise<TaskListRow> {
+  const row = await db
+    .updateTable('task_lists')
+    .set({ provider_list_id: input.providerListId, cursor: null, created_at: input.now, updated_at: input.now })
+    .where('id', '=', input.listId)
+    .returning(['id', 'therapist_id', 'connection_id', 'provider_list_id', 'cursor', 'created_at'])
+    .executeTakeFirstOrThrow();
+  return { id: row.id, therapistId: row.therapist_id, connectionId: row.connection_id, providerListId: row.provider_list_id, cursor: row.cursor, createdAt: row.created_at };
+}
+
 export interface TaskRow {
   id: string;
   listId: string;

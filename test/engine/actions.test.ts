@@ -232,6 +232,11 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         await settle();
         expect(await action('hold:1:delete-again')).toMatchObject({ status: 'done' });
 
+        // A zone the platforms send under its current name (not in Intl's canonical list on every runtime).
+        await submit(me, { kind: EVENT_CREATE, key: 'hold:kolkata', payload: { calendarId: me.calendarId, ...eventAt(6, 9), timeZone: 'Asia/Kolkata', onlineMeeting: false, notifyAttendees: false }, secret: { summary: 'Hold', attendees: [] } });
+        await settle();
+        expect(await action('hold:kolkata')).toMatchObject({ status: 'done' });
+
         // A session the therapist keeps without inviting anyone: our popup reminder goes on it.
         const at = eventAt(5, 17);
         const own = await submit(me, { kind: EVENT_CREATE, key: 'own:1', payload: { calendarId: me.calendarId, ...at, onlineMeeting: false, notifyAttendees: false }, secret: { summary: 'Therapy session - J.D.', attendees: [] } });
@@ -291,6 +296,15 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         world.clock.advance({ minutes: 31 });
         await drain(world, world.clock.now().toMillis(), random);
         expect(await taskRow(me, 'fact:noshow:2')).toMatchObject({ status: 'deleted', closed_by: 'therapist' });
+
+        // A close that comes before its opening was carried out (the opening refused once, 429) waits for it.
+        world.emu.faults.add({ match: { method: 'POST', path: view.paths.taskInsert }, fault: { status: 429, retryAfter: 20 } });
+        await submit(me, open('fact:cancel:4', 'Follow up with Kim (cancelled)'));
+        await submit(me, { kind: TASK_CLOSE, key: 'task.close:fact:cancel:4', payload: { key: 'fact:cancel:4' }, secret: { notes: 'Kim booked again.' } });
+        await settle();
+        await settle();
+        expect(await taskRow(me, 'fact:cancel:4')).toMatchObject({ status: 'completed', closed_by: 'sessionkeeper' });
+        expect(await action('task.close:fact:cancel:4')).toMatchObject({ status: 'done' });
 
         // The client booked again: the task says so and closes by itself.
         await submit(me, open('fact:cancel:3', 'Follow up with Alex (cancelled)'));

@@ -1,16 +1,7 @@
 // The outbox: recorded once per idempotency key, claimed by one worker at a time, settled only by
 // the worker that holds it; on PostgreSQL, workers of two instances never claim the same action.
 import { describe, expect, test } from 'vitest';
-import {
-  claimDueActions,
-  completeAction,
-  enqueueAction,
-  failAction,
-  markActionUnknown,
-  parkConnectionActions,
-  resumeConnectionActions,
-  retryAction,
-} from '../../src/store/actions.js';
+import { claimDueActions, completeAction, enqueueAction, failAction, markActionUnknown, parkConnectionActions, resumeConnectionActions, retryAction, startAction } from '../../src/store/actions.js';
 import type { Store } from '../../src/store/store.js';
 import { forEachBackend, testBackends, withTestDb } from '../helpers/db.js';
 import { seedTherapist as therapist } from './fixtures.js';
@@ -36,7 +27,10 @@ forEachBackend('actions', (t) => {
 
     const a = await claimDueActions(t.store.db, { workerId: 'A', now, leaseMs: 60_000, limit: 10, kinds: ['k1'] });
     expect(a.map((x) => x.idempotency_key)).toEqual(['due:now']);
-    expect(a[0]).toMatchObject({ status: 'running', attempts: 1, claimed_by: 'A', claimed_from: 'pending' });
+    // A claim is not an attempt: the start of the call is (startAction).
+    expect(a[0]).toMatchObject({ status: 'running', attempts: 0, claimed_by: 'A', claimed_from: 'pending', prior_start: null });
+    expect(await startAction(t.store.db, { id: a[0]!.id, workerId: 'A', now, leaseMs: 60_000 })).toBe(true);
+    expect(await t.store.db.selectFrom('actions').select('attempts').where('id', '=', a[0]!.id).executeTakeFirstOrThrow()).toEqual({ attempts: 1 });
     expect(await claimDueActions(t.store.db, { workerId: 'B', now, leaseMs: 60_000, limit: 10, kinds: ['k1'] })).toEqual([]);
 
     expect(await completeAction(t.store.db, { id: a[0]!.id, workerId: 'B', now })).toBe(false);
@@ -53,9 +47,11 @@ forEachBackend('actions', (t) => {
     const now = t.store.now();
     await enqueueAction(t.store.db, { therapistId, kind: 'k2', idempotencyKey: 'lease:1', notBefore: now, now });
     const [first] = await claimDueActions(t.store.db, { workerId: 'dead', now, leaseMs: 30_000, limit: 1, kinds: ['k2'] });
+    expect(await startAction(t.store.db, { id: first!.id, workerId: 'dead', now, leaseMs: 30_000 })).toBe(true);
     expect(await claimDueActions(t.store.db, { workerId: 'B', now: new Date(now.getTime() + 29_000), leaseMs: 30_000, limit: 1, kinds: ['k2'] })).toEqual([]);
     const [again] = await claimDueActions(t.store.db, { workerId: 'B', now: new Date(now.getTime() + 31_000), leaseMs: 30_000, limit: 1, kinds: ['k2'] });
-    expect(again).toMatchObject({ id: first!.id, claimed_from: 'running', attempts: 2, claimed_by: 'B' });
+    // The dead worker's call is in doubt: the claim says when it started.
+    expect(again).toMatchObject({ id: first!.id, claimed_from: 'running', attempts: 1, claimed_by: 'B', prior_start: now });
     // The dead worker, back to life, can no longer settle it.
     expect(await markActionUnknown(t.store.db, { id: first!.id, workerId: 'dead', now, reason: 'x' })).toBe(false);
     expect(await markActionUnknown(t.store.db, { id: first!.id, workerId: 'B', now, reason: 'crashed inside send' })).toBe(true);
@@ -68,11 +64,13 @@ forEachBackend('actions', (t) => {
     const now = t.store.now();
     await enqueueAction(t.store.db, { therapistId, kind: 'k3', idempotencyKey: 'retry:1', notBefore: now, now });
     const [c1] = await claimDueActions(t.store.db, { workerId: 'A', now, leaseMs: 60_000, limit: 1, kinds: ['k3'] });
+    await startAction(t.store.db, { id: c1!.id, workerId: 'A', now, leaseMs: 60_000 });
     const retryAt = new Date(now.getTime() + 120_000);
     expect(await retryAction(t.store.db, { id: c1!.id, workerId: 'A', now, retryAt, error: '503' })).toBe(true);
     expect(await claimDueActions(t.store.db, { workerId: 'A', now: new Date(now.getTime() + 60_000), leaseMs: 60_000, limit: 1, kinds: ['k3'] })).toEqual([]);
     const [c2] = await claimDueActions(t.store.db, { workerId: 'A', now: retryAt, leaseMs: 60_000, limit: 1, kinds: ['k3'] });
-    expect(c2).toMatchObject({ attempts: 2, last_error: '503' });
+    // One attempt so far, answered (503): nothing in doubt.
+    expect(c2).toMatchObject({ attempts: 1, last_error: '503', prior_start: null });
     expect(await failAction(t.store.db, { id: c2!.id, workerId: 'A', now: retryAt, error: '400 invalid attendee' })).toBe(true);
     expect(await claimDueActions(t.store.db, { workerId: 'A', now: new Date(retryAt.getTime() + 1e9), leaseMs: 60_000, limit: 1, kinds: ['k3'] })).toEqual([]);
   });
