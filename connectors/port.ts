@@ -111,6 +111,11 @@ export interface CalendarConnector {
   /** Reads one of our marks back (null when the event has none): how a retry after a crash knows. */
   getTag(calendarId: string, eventId: string, name: string): Promise<string | null>;
   /**
+   * Adds a visible category to the event, keeping its others (Outlook categories; Graph only). Adding
+   * one it has changes nothing. NotFound when the event is gone.
+   */
+  addCategory?(calendarId: string, eventId: string, category: string): Promise<void>;
+  /**
    * Creates an event, exactly once per `event.key`: Google with an event id derived from the key
    * (a second insert is refused with 409 and the existing event is returned), Graph with the key in
    * an extended property that is searched first when `mayExist`. `created` is false when an earlier

@@ -327,6 +327,11 @@ export const practiceSettingsSchema = z.strictObject({
       cancelled: { prefixes: ['Cancelled:', 'Canceled:'], categories: ['Cancelled', 'Canceled'] },
       attended: { prefixes: [], categories: ['Attended'] },
     }),
+  /**
+   * Outlook only: a category added to the events recognised as sessions, for practices that want
+   * them visibly marked in Outlook (the tag itself is a hidden property). Null: none.
+   */
+  outlookCategory: z.string().trim().min(1, 'must not be empty').max(255, 'must be at most 255 characters').nullable().default(null),
   /** The name of the therapist's follow-up list in Google Tasks or Microsoft To Do (found again, or made). */
   followUpList: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters').default('Client follow-ups'),
   /** A session that ended without a cancellation or a no-show mark counts as attended (marked "presumed"). */

@@ -236,6 +236,19 @@ export class GraphCalendarConnector implements CalendarConnector {
   }
 
   /**
+   * Adds an Outlook category (event.md: categories, "the categories associated with the event"): the
+   * list is read and written whole, so the therapist's own categories stay; one already there is not
+   * written again (a PATCH is a new version of the event, and a change notification).
+   */
+  async addCategory(_calendarId: string, eventId: string, category: string): Promise<void> {
+    const event = await this.#get<GraphEvent>(`${GRAPH}/me/events/${encodeURIComponent(eventId)}?$select=id,isCancelled,categories`);
+    if (event.isCancelled === true) throw new NotFound(`the event ${eventId} is cancelled`);
+    const categories = event.categories ?? [];
+    if (categories.some((c) => c.toLowerCase() === category.toLowerCase())) return;
+    await this.#send('patch', `${GRAPH}/me/events/${encodeURIComponent(eventId)}`, { categories: [...categories, category] });
+  }
+
+  /**
    * Reads one mark back: the event expanded with the one property ("Get singleValueLegacyExtendedProperty":
    * $expand=singleValueExtendedProperties($filter=id eq '…') is the only way to read it; the list is
    * absent when the event has no such property). isCancelled is selected too: an attendee's copy of a

@@ -4,6 +4,9 @@
 import { z } from 'zod';
 import { NotFound } from '../../connectors/errors.js';
 import type { LiveEvent } from '../../connectors/types.js';
+import type { Kysely } from 'kysely';
+import { getPracticeSettings } from '../store/practices.js';
+import type { Database } from '../store/schema.js';
 import { readSnapshot } from '../store/snapshots.js';
 import type { ActionPlugin, ActionResult, PlannedAction } from './outbox.js';
 
@@ -13,6 +16,12 @@ export const TAG_KIND = 'tag_session';
 
 const payloadSchema = z.strictObject({ appointmentId: z.uuid(), calendarId: z.uuid(), eventId: z.string().min(1) });
 type TagPayload = z.infer<typeof payloadSchema>;
+
+/** The practice's visible Outlook category for sessions, if it wants one. */
+async function outlookCategory(db: Kysely<Database>, therapistId: string): Promise<string | null> {
+  const therapist = await db.selectFrom('therapists').select('practice_id').where('id', '=', therapistId).executeTakeFirstOrThrow();
+  return (await getPracticeSettings(db, therapist.practice_id)).outlookCategory;
+}
 
 export const tagSessionPlugin: ActionPlugin<TagPayload> = {
   kind: TAG_KIND,
@@ -63,19 +72,22 @@ export const tagSessionPlugin: ActionPlugin<TagPayload> = {
       // Microsoft): the appointments row is our mark for such events.
       return { status: 'done', outcome: { markedIn: 'store' } };
     }
+    let found = false;
     try {
       // A retry may follow a write whose answer was lost: read first, write only if it is not there.
       // (and after an operator's retry, which keeps the last error).
       if (recovering || action.attempts > 1 || action.last_error !== null) {
-        if ((await connector.getTag(cal.provider_calendar_id, p.eventId, TAG_OURS)) === p.appointmentId) {
-          return { status: 'done', externalRef: p.eventId, outcome: { markedIn: 'event', found: true } };
-        }
+        found = (await connector.getTag(cal.provider_calendar_id, p.eventId, TAG_OURS)) === p.appointmentId;
       }
-      await connector.setTag(cal.provider_calendar_id, p.eventId, TAG_OURS, p.appointmentId);
+      if (!found) await connector.setTag(cal.provider_calendar_id, p.eventId, TAG_OURS, p.appointmentId);
+      // The visible mark, where the practice wants one (Outlook categories): read before written, so
+      // a retry adds it once.
+      const category = connector.addCategory ? await outlookCategory(db, action.therapist_id) : null;
+      if (category) await connector.addCategory!(cal.provider_calendar_id, p.eventId, category);
     } catch (err) {
       if (err instanceof NotFound) return { status: 'cancelled', reason: 'the event is gone' };
       throw err;
     }
-    return { status: 'done', externalRef: p.eventId, outcome: { markedIn: 'event' } };
+    return { status: 'done', externalRef: p.eventId, outcome: { markedIn: 'event', ...(found ? { found } : {}) } };
   },
 };

@@ -133,10 +133,14 @@ async function openingPending(run: Pick<ActionRun, 'store' | 'action'>, key: str
   return row !== undefined;
 }
 
-/** Records what the platform says of a task after our call: the therapist may have closed it. */
-async function noteRemote(run: ActionRun, taskId: string, remote: RemoteTask | null): Promise<'open' | 'completed' | 'deleted'> {
+/**
+ * Records what the platform says of a task after our call: the therapist may have closed it. `ours`:
+ * a completion that an earlier attempt of this very close may have made (it died before its record).
+ */
+async function noteRemote(run: ActionRun, taskId: string, remote: RemoteTask | null, ours = false): Promise<'open' | 'completed' | 'deleted'> {
   const status = remote === null ? 'deleted' : remote.status;
-  if (status !== 'open') await closeTask(run.store.db, { therapistId: run.action.therapist_id, taskId, status, by: 'therapist', now: run.store.now() });
+  const by = ours && status === 'completed' ? 'sessionkeeper' : 'therapist';
+  if (status !== 'open') await closeTask(run.store.db, { therapistId: run.action.therapist_id, taskId, status, by, now: run.store.now() });
   return status;
 }
 
@@ -202,8 +206,9 @@ export const taskClosePlugin: ActionPlugin<z.output<typeof closeSchema>> = {
     const connector = await run.connectors.taskConnector(conn);
     if (p.notes !== undefined) {
       const remote = await connector.updateTask(task.providerListId, task.providerTaskId, { notes: p.notes });
-      const status = await noteRemote(run, task.id, remote);
-      if (status !== 'open') return { status: 'done', externalRef: task.providerTaskId, outcome: { already: status, by: 'therapist' } };
+      const ours = mayHaveHappened(run);
+      const status = await noteRemote(run, task.id, remote, ours);
+      if (status !== 'open') return { status: 'done', externalRef: task.providerTaskId, outcome: { already: status, by: ours && status === 'completed' ? 'sessionkeeper' : 'therapist' } };
     }
     await connector.completeTask(task.providerListId, task.providerTaskId);
     await closeTask(run.store.db, { therapistId: run.action.therapist_id, taskId: task.id, status: 'completed', by: 'sessionkeeper', now: run.store.now() });

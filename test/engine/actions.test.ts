@@ -10,6 +10,7 @@ import { MAIL_SEND, type MailPayload } from '../../src/engine/mail.js';
 import { submitAction, type PlannedAction } from '../../src/engine/outbox.js';
 import { TASK_CLOSE, TASK_OPEN, TASK_UPDATE } from '../../src/engine/tasks.js';
 import { tick } from '../../src/engine/worker.js';
+import { getPracticeSettings, updatePracticeSettings } from '../../src/store/practices.js';
 import { EVENT_CREATE, EVENT_DELETE, EVENT_PATCH, SESSION_REMINDERS } from '../../src/engine/writes.js';
 import { GOOGLE_SCOPES } from '../../connectors/google/oauth.js';
 import type { GoogleEmulator } from '../emulators/google/server.js';
@@ -393,6 +394,26 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         expect(await action('mail:3')).toMatchObject({ status: 'done' });
         expect(view.sent().filter((s) => s.subject === 'Third')).toHaveLength(1);
       });
+
+      if (provider === 'microsoft') {
+        test('Outlook: where the practice wants sessions visibly marked, our category is added beside the therapist\'s own, once; invites are left alone', async () => {
+          const emu = world.emu as unknown as GraphEmulator;
+          const practice = await world.store.db.selectFrom('therapists').select('practice_id').where('id', '=', me.therapistId).executeTakeFirstOrThrow();
+          const current = await getPracticeSettings(world.store.db, practice.practice_id);
+          await updatePracticeSettings(world.store.db, { practiceId: practice.practice_id, settings: { ...current, outlookCategory: 'SessionKeeper' }, actor: 'test', therapistId: null, now: world.clock.now().toJSDate() });
+          const at = eventAt(8, 18);
+          const own = emu.createEvent(me.account, 'default', { subject: 'Therapy session - A.B.', categories: ['Blue category'], start: { dateTime: at.start.slice(0, 19), timeZone: ZONE }, end: { dateTime: at.end.slice(0, 19), timeZone: ZONE } });
+          const invite = emu.createEvent(me.account, 'default', { subject: 'Therapy session', attendees: [{ emailAddress: { address: CLIENT.email, name: CLIENT.name }, type: 'required' }], start: { dateTime: eventAt(9, 18).start.slice(0, 19), timeZone: ZONE }, end: { dateTime: eventAt(9, 18).end.slice(0, 19), timeZone: ZONE } });
+          const mail0 = view.clientMail();
+          await settle();
+          await settle();
+          expect(emu.getEvent(me.account, own['id'] as string)!['categories']).toEqual(['Blue category', 'SessionKeeper']);
+          expect(emu.getEvent(me.account, invite['id'] as string)!['categories'] ?? []).not.toContain('SessionKeeper');
+          // Nothing reached the client.
+          expect(view.clientMail()).toBe(mail0);
+          await updatePracticeSettings(world.store.db, { practiceId: practice.practice_id, settings: current, actor: 'test', therapistId: null, now: world.clock.now().toJSDate() });
+        });
+      }
 
       test('a grant without the tasks permission: a clear reason, and only that connection waits', async () => {
         const other = await meOf(world, await view.connectWithoutTasks(world, 1));
