@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import { DateTime } from 'luxon';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { sql } from 'kysely';
 import { openApp, type App } from './app.js';
@@ -17,6 +18,7 @@ import { upkeepChannels } from './engine/channels.js';
 import { completeGoogleConnect, completeMicrosoftConnect, disconnectConnection, refreshCalendars, setCalendarRole } from './engine/connect.js';
 import { googleOAuth, microsoftAuth, platformConnectors, requireGoogle, requireMicrosoft, signInvite, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
+import { suggestForClient } from './engine/suggestions.js';
 import { tick } from './engine/worker.js';
 import { describeError, InvalidInput } from './errors.js';
 import { createLogger } from './log.js';
@@ -287,6 +289,55 @@ const commands: Record<string, Command> = {
             const state = r.status !== 'ok' ? ` [connection ${r.status}]` : r.last_error ? ` [last sync failed: ${r.last_error}]` : r.last_sync_at ? ` [synced ${r.last_sync_at.toISOString()}]` : ' [not synced yet]';
             io.stdout(`${r.id}  ${r.role.padEnd(9)}  ${r.provider}:${r.account_email ?? '?'}  ${r.name ?? r.provider_calendar_id}${state}`);
           }
+        }
+        return 0;
+      });
+    },
+  },
+  suggest: {
+    summary: 'the best evening and weekend times to offer a client, with the reasons that ranked them',
+    usage: [
+      'sessionkeeper suggest --client ID [--type TYPE] [--mode in_person|telehealth] [--count N] [--json]',
+      '  Free slots of the therapist the client belongs to (their synced calendars and sessions, the practice\'s',
+      '  hours, flexible windows, exceptions, buffer, notice, horizon and caps), ranked by the client\'s usual',
+      '  weekday and time, a compact evening and sooner over later, one a day. Times in the therapist\'s zone.',
+    ].join('\n'),
+    async run(args, io) {
+      const { values } = parse(args, { client: { type: 'string' }, type: { type: 'string' }, mode: { type: 'string' }, count: { type: 'string' }, json: { type: 'boolean' } });
+      const clientId = values['client'];
+      if (typeof clientId !== 'string' || !/^[0-9a-f-]{36}$/i.test(clientId)) throw new InvalidInput('suggest needs --client ID (a client id as `sessionkeeper status` or the add-ons show it)');
+      const mode = values['mode'];
+      if (mode !== undefined && mode !== 'in_person' && mode !== 'telehealth') throw new InvalidInput(`--mode must be in_person or telehealth (got ${JSON.stringify(mode)})`);
+      const count = values['count'] === undefined ? 3 : Number(values['count']);
+      if (!Number.isInteger(count) || count < 1 || count > 20) throw new InvalidInput(`--count must be a whole number from 1 to 20 (got ${JSON.stringify(values['count'])})`);
+      return withApp(io, 'sessionkeeper suggest', async (app) => {
+        const owner = await app.store.db.selectFrom('clients').select('therapist_id').where('id', '=', clientId).executeTakeFirst();
+        if (!owner) throw new InvalidInput(`no client ${clientId}`);
+        const result = await suggestForClient(app.store, {
+          therapistId: owner.therapist_id,
+          clientId,
+          now: app.store.now(),
+          k: count,
+          ...(typeof values['type'] === 'string' ? { typeId: values['type'] } : {}),
+          ...(mode ? { mode } : {}),
+        });
+        const when = (ms: number) => DateTime.fromMillis(ms, { zone: result.zone });
+        if (values['json']) {
+          io.stdout(
+            JSON.stringify(
+              {
+                zone: result.zone,
+                appointmentType: result.appointmentType,
+                suggestions: result.suggestions.map((s) => ({ start: when(s.start).toISO(), end: when(s.end).toISO(), window: s.window, modes: s.modes, score: Math.round(s.score * 10) / 10, reasons: s.reasons })),
+              },
+              null,
+              2,
+            ),
+          );
+        } else {
+          io.stdout(`${result.appointmentType.name} (${result.appointmentType.minutes} min), times in ${result.zone}:`);
+          if (result.suggestions.length === 0) io.stdout('  no free time within the horizon');
+          for (const s of result.suggestions) io.stdout(`  ${when(s.start).toFormat('ccc d LLL HH:mm')}-${when(s.end).toFormat('HH:mm')}  ${s.reasons.join('; ') || '(free)'}`);
         }
         return 0;
       });

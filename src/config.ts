@@ -270,6 +270,29 @@ export const practiceSettingsSchema = z.strictObject({
     .strictObject({ start: timeOfDay, end: timeOfDay })
     .refine((q) => q.start !== q.end, { error: 'must not start and end at the same time', path: ['end'] })
     .default({ start: '21:00', end: '08:00' }),
+  /** The practice's regular weekly hours (flexible windows come on top). */
+  regularHours: z.array(window).default([{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '09:00', end: '17:00' }]),
+  /** Dated changes: a day closed (a holiday), or an extra window that day. */
+  availabilityExceptions: z
+    .array(
+      z.union([
+        z.strictObject({ date: z.iso.date({ error: 'must be a date YYYY-MM-DD' }), closed: z.literal(true) }),
+        z
+          .strictObject({ date: z.iso.date({ error: 'must be a date YYYY-MM-DD' }), start: timeOfDay, end: timeOfDay, flexible: z.boolean().default(true) })
+          .refine((w) => minutesOfDay(w.start) < minutesOfDay(w.end), { error: 'must start before it ends', path: ['end'] }),
+      ]),
+    )
+    .default([]),
+  /** No slot is offered sooner than this after now, nor further ahead than horizonDays. */
+  minNoticeHours: z.number().min(0, 'must not be negative').max(336, 'must be at most 336 hours (two weeks)').default(12),
+  horizonDays: z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(90, 'must be at most 90 days').default(21),
+  /** At most this many sessions a day, and this many in one evening (from 17:00). */
+  sessionCaps: z
+    .strictObject({
+      perDay: z.number().int().min(1, 'must be at least 1').max(16, 'must be at most 16').default(8),
+      perEvening: z.number().int().min(1, 'must be at least 1').max(8, 'must be at most 8').default(3),
+    })
+    .default({ perDay: 8, perEvening: 3 }),
   flexibleWindows: z.array(window).default([
     { days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '17:00', end: '21:00' },
     { days: ['sat'], start: '09:00', end: '14:00' },

@@ -47,6 +47,15 @@ describe('sessionkeeper', () => {
     expect((await run(['rotate-key', '--help'], {})).out).toContain('SESSIONKEEPER_PREVIOUS_KEYS');
   });
 
+  test('suggest: refused without a client, with a bad count or mode, and for a client that does not exist', async () => {
+    const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'suggest') };
+    expect(await run(['suggest'], env)).toMatchObject({ code: 2, err: expect.stringContaining('suggest needs --client ID') });
+    const id = '00000000-0000-4000-8000-000000000000';
+    expect((await run(['suggest', '--client', id, '--count', '0'], env)).err).toContain('--count must be a whole number from 1 to 20');
+    expect((await run(['suggest', '--client', id, '--mode', 'phone'], env)).err).toContain('--mode must be in_person or telehealth');
+    expect(await run(['suggest', '--client', id], env)).toMatchObject({ code: 2, err: expect.stringContaining(`no client ${id}`) });
+  });
+
   test('migrate and status on a new folder', async () => {
     const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'status') };
     const migrated = await run(['migrate'], env);
