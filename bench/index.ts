@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   engine: () => import('./engine.js'),
   'google-actions': () => import('./google-actions.js'),
   'graph-actions': () => import('./graph-actions.js'),
+  slots: () => import('./slots.js'),
 };
 
 const names = process.argv.slice(2);

@@ -53,7 +53,11 @@ export interface Slot {
   end: number;
   window: 'regular' | 'flexible';
   modes: readonly Mode[];
+  /** The start on the therapist's wall clock. */
+  local: { date: string; weekday: Weekday; time: string };
 }
+
+const hhmm = (minutes: number) => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 
 /** The weekday of a luxon DateTime as our settings name it. */
 function weekdayOf(d: DateTime): Weekday {
@@ -94,31 +98,57 @@ export function freeSlots(a: Availability, busy: readonly Busy[], input: { minut
   const latest = input.now + a.horizonDays * 86_400_000;
   const evening = minutesOfDay(a.eveningFrom ?? '17:00');
   const sorted = [...busy].sort((x, y) => x.start - y.start);
+  const longest = sorted.reduce((m, b) => Math.max(m, b.end - b.start), 0);
+  /** The first index whose start is at or after `t` (sorted by start). */
+  const from = (t: number) => {
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid]!.start < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   const out: Slot[] = [];
   const first = DateTime.fromMillis(input.now, { zone: a.zone }).startOf('day');
   for (let d = 0; d <= a.horizonDays + 1; d++) {
     const day = first.plus({ days: d });
     const dayStart = day.toMillis();
     const dayEnd = day.plus({ days: 1 }).toMillis();
-    const sessions = sorted.filter((b) => b.session && b.start >= dayStart && b.start < dayEnd);
+    // Only the busy time near this day is looked at for its candidates (thousands of intervals over
+    // the horizon, a few dozen a day).
+    const near = sorted.slice(from(dayStart - buffer - longest), from(dayEnd + buffer)).filter((b) => b.end > dayStart - buffer);
+    const sessions = near.filter((b) => b.session && b.start >= dayStart && b.start < dayEnd);
     const eveningStart = wallTime(day, evening)?.toMillis() ?? dayEnd;
     // The caps count the sessions already booked: a slot is offered when one more still fits.
     const perDay = sessions.length;
     const perEvening = sessions.filter((b) => b.start >= eveningStart).length;
+    // On a day without an offset change, a wall time is the day's start plus its minutes; luxon is
+    // asked only on the days a DST change falls on (its cost dominates otherwise).
+    const steady = day.offset === day.endOf('day').offset;
+    const date = day.toISODate()!;
+    const wd = weekdayOf(day);
+    const offered = new Set<number>();
     for (const w of windowsOn(a, day)) {
       if (input.mode && !w.modes.includes(input.mode)) continue;
       for (let m = Math.ceil(w.start / step) * step; m + input.minutes <= w.end; m += step) {
-        const t = wallTime(day, m);
-        if (!t) continue;
-        const start = t.toMillis();
+        let start: number;
+        if (steady) start = dayStart + m * 60_000;
+        else {
+          const t = wallTime(day, m);
+          if (!t) continue;
+          start = t.toMillis();
+        }
         // A session lasts its minutes, also over a DST change.
         const end = start + input.minutes * 60_000;
         if (start < earliest || start > latest) continue;
-        if (sorted.some((b) => b.start < end + buffer && b.end > start - buffer)) continue;
+        if (near.some((b) => b.start < end + buffer && b.end > start - buffer)) continue;
         if (perDay >= a.caps.perDay || (start >= eveningStart && perEvening >= a.caps.perEvening)) continue;
         // Two windows of a day may overlap (a regular and an extra one): a start is offered once.
-        if (out.some((s) => s.start === start)) continue;
-        out.push({ start, end, window: w.kind, modes: input.mode ? [input.mode] : w.modes });
+        if (offered.has(start)) continue;
+        offered.add(start);
+        out.push({ start, end, window: w.kind, modes: input.mode ? [input.mode] : w.modes, local: { date, weekday: wd, time: hhmm(m) } });
       }
     }
   }
@@ -168,13 +198,19 @@ export function suggest(
   const slots = freeSlots(a, busy, input);
   const habit = habitOf(a.zone, input.habit);
   const buffer = a.bufferMinutes * 60_000;
-  const sessions = busy.filter((b) => b.session);
+  // Sessions by the instant a slot would start right after them, or end right before them.
+  const after = new Map<number, Busy>();
+  const before = new Map<number, Busy>();
+  for (const b of busy) {
+    if (!b.session) continue;
+    after.set(b.end + buffer, b);
+    before.set(b.start - buffer, b);
+  }
   const scored: Suggestion[] = slots.map((s) => {
-    const t = DateTime.fromMillis(s.start, { zone: a.zone });
     const reasons: string[] = [];
     let score = 0;
-    if (habit && weekdayOf(t) === habit.day) {
-      if (t.toFormat('HH:mm') === habit.time) {
+    if (habit && s.local.weekday === habit.day) {
+      if (s.local.time === habit.time) {
         score += 50;
         reasons.push(`${DAY_NAMES[habit.day]} ${habit.time} like ${habit.count === habit.of ? `the last ${habit.of} sessions` : `${habit.count} of the last ${habit.of} sessions`}`);
       } else {
@@ -182,14 +218,14 @@ export function suggest(
         reasons.push(`${DAY_NAMES[habit.day]}, the client's usual day`);
       }
     }
-    const before = sessions.find((b) => b.end + buffer === s.start);
-    const after = sessions.find((b) => s.end + buffer === b.start);
-    if (before || after) {
+    const prior = after.get(s.start);
+    const next = before.get(s.end);
+    if (prior || next) {
       score += 25;
-      const next = DateTime.fromMillis((before ?? after)!.start, { zone: a.zone }).toFormat('HH:mm');
-      reasons.push(before ? `right after your ${next} session` : `right before your ${next} session`);
+      const at = DateTime.fromMillis((prior ?? next)!.start, { zone: a.zone }).toFormat('HH:mm');
+      reasons.push(prior ? `right after your ${at} session` : `right before your ${at} session`);
     }
-    if (s.window === 'flexible') reasons.push(t.weekday >= 6 ? 'a weekend time' : 'an evening time');
+    if (s.window === 'flexible') reasons.push(s.local.weekday === 'sat' || s.local.weekday === 'sun' ? 'a weekend time' : 'an evening time');
     // Sooner over later: up to 20 points, less a point every 2 days ahead.
     const days = Math.floor((s.start - input.now) / 86_400_000);
     score += Math.max(0, 20 - days / 2);
@@ -199,7 +235,7 @@ export function suggest(
   scored.sort((x, y) => y.score - x.score || x.start - y.start);
   const picked: Suggestion[] = [];
   const days = new Set<string>();
-  const dayOf = (s: Slot) => DateTime.fromMillis(s.start, { zone: a.zone }).toISODate()!;
+  const dayOf = (s: Slot) => s.local.date;
   for (const s of scored) {
     if (picked.length >= input.k) break;
     if (days.has(dayOf(s))) continue;
