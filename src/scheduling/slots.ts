@@ -73,14 +73,39 @@ function wallTime(day: DateTime, minutes: number): DateTime | null {
   return t.hour * 60 + t.minute === minutes ? t : null;
 }
 
+/**
+ * One local day of a zone: its start and end instants, date and weekday, and whether its offset stays
+ * the same all day (then a wall time is its start plus the minutes: luxon is asked only on the days a
+ * DST change falls on, as its cost would dominate). Kept in a bounded cache: days repeat across calls.
+ */
+interface DayInfo {
+  day: DateTime;
+  dayStart: number;
+  dayEnd: number;
+  steady: boolean;
+  date: string;
+  wd: Weekday;
+}
+const days = new Map<string, DayInfo>();
+function dayInfo(zone: string, firstDate: string, first: DateTime, d: number): DayInfo {
+  const key = `${zone}|${firstDate}|${d}`;
+  let info = days.get(key);
+  if (!info) {
+    const day = first.plus({ days: d });
+    info = { day, dayStart: day.toMillis(), dayEnd: day.plus({ days: 1 }).toMillis(), steady: day.offset === day.endOf('day').offset, date: day.toISODate()!, wd: weekdayOf(day) };
+    if (days.size >= 20_000) days.clear();
+    days.set(key, info);
+  }
+  return info;
+}
+
 /** The windows of one local day: weekly ones, unless the day is closed, plus its extra ones. */
-function windowsOn(a: Availability, day: DateTime): { start: number; end: number; kind: 'regular' | 'flexible'; modes: readonly Mode[] }[] {
-  const date = day.toISODate()!;
+function windowsOn(a: Availability, date: string, wd: Weekday): { start: number; end: number; kind: 'regular' | 'flexible'; modes: readonly Mode[] }[] {
   const exceptions = (a.exceptions ?? []).filter((e) => e.date === date);
   const all: Mode[] = ['in_person', 'telehealth'];
   const out: { start: number; end: number; kind: 'regular' | 'flexible'; modes: readonly Mode[] }[] = [];
   if (!exceptions.some((e) => 'closed' in e)) {
-    for (const w of a.windows) if (w.days.includes(weekdayOf(day))) out.push({ start: minutesOfDay(w.start), end: minutesOfDay(w.end), kind: w.kind, modes: w.modes ?? all });
+    for (const w of a.windows) if (w.days.includes(wd)) out.push({ start: minutesOfDay(w.start), end: minutesOfDay(w.end), kind: w.kind, modes: w.modes ?? all });
   }
   for (const e of exceptions) if (!('closed' in e)) out.push({ start: minutesOfDay(e.start), end: minutesOfDay(e.end), kind: e.kind, modes: e.modes ?? all });
   return out;
@@ -112,25 +137,19 @@ export function freeSlots(a: Availability, busy: readonly Busy[], input: { minut
   };
   const out: Slot[] = [];
   const first = DateTime.fromMillis(input.now, { zone: a.zone }).startOf('day');
+  const firstDate = first.toISODate()!;
   for (let d = 0; d <= a.horizonDays + 1; d++) {
-    const day = first.plus({ days: d });
-    const dayStart = day.toMillis();
-    const dayEnd = day.plus({ days: 1 }).toMillis();
+    const { day, dayStart, dayEnd, steady, date, wd } = dayInfo(a.zone, firstDate, first, d);
     // Only the busy time near this day is looked at for its candidates (thousands of intervals over
     // the horizon, a few dozen a day).
     const near = sorted.slice(from(dayStart - buffer - longest), from(dayEnd + buffer)).filter((b) => b.end > dayStart - buffer);
     const sessions = near.filter((b) => b.session && b.start >= dayStart && b.start < dayEnd);
-    const eveningStart = wallTime(day, evening)?.toMillis() ?? dayEnd;
+    const eveningStart = steady ? dayStart + evening * 60_000 : (wallTime(day, evening)?.toMillis() ?? dayEnd);
     // The caps count the sessions already booked: a slot is offered when one more still fits.
     const perDay = sessions.length;
     const perEvening = sessions.filter((b) => b.start >= eveningStart).length;
-    // On a day without an offset change, a wall time is the day's start plus its minutes; luxon is
-    // asked only on the days a DST change falls on (its cost dominates otherwise).
-    const steady = day.offset === day.endOf('day').offset;
-    const date = day.toISODate()!;
-    const wd = weekdayOf(day);
     const offered = new Set<number>();
-    for (const w of windowsOn(a, day)) {
+    for (const w of windowsOn(a, date, wd)) {
       if (input.mode && !w.modes.includes(input.mode)) continue;
       for (let m = Math.ceil(w.start / step) * step; m + input.minutes <= w.end; m += step) {
         let start: number;
