@@ -3,8 +3,7 @@
 // a crash inside the call, a 5xx or a lost answer make the action `unknown`, for the operator.
 import { z } from 'zod';
 import { RetryAfter } from '../../connectors/errors.js';
-import type { ActionPlugin, ActionResult } from './outbox.js';
-import { OutcomeUnknown } from './outbox.js';
+import { connectionOf, OutcomeUnknown, type ActionPlugin, type ActionResult } from './outbox.js';
 
 export const MAIL_SEND = 'mail.send';
 
@@ -39,12 +38,7 @@ export const mailSendPlugin: ActionPlugin<z.output<typeof mailSchema>> = {
   onCrash: 'unknown',
   async run(p, run): Promise<ActionResult> {
     if (!run.action.connection_id) return { status: 'cancelled', reason: 'no mailbox to send from' };
-    const conn = await run.store.db
-      .selectFrom('connections')
-      .select(['id', 'therapist_id', 'provider'])
-      .where('id', '=', run.action.connection_id)
-      .where('therapist_id', '=', run.action.therapist_id)
-      .executeTakeFirst();
+    const conn = await connectionOf(run);
     if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
     const connector = await run.connectors.mailConnector(conn);
     try {

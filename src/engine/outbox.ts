@@ -40,6 +40,22 @@ export interface ActionRun {
   recovering: boolean;
 }
 
+/** Whether an earlier attempt may have made its change: then the plug-in checks before writing. */
+export function mayHaveHappened(run: Pick<ActionRun, 'recovering' | 'action'>): boolean {
+  return run.recovering || run.action.attempts > 1 || run.action.last_error !== null;
+}
+
+/** The connection an action runs on, keyed on the therapist; undefined when it is gone. */
+export async function connectionOf(run: Pick<ActionRun, 'store' | 'action'>): Promise<{ id: string; therapist_id: string; provider: 'google' | 'microsoft' } | undefined> {
+  if (!run.action.connection_id) return undefined;
+  return run.store.db
+    .selectFrom('connections')
+    .select(['id', 'therapist_id', 'provider'])
+    .where('id', '=', run.action.connection_id)
+    .where('therapist_id', '=', run.action.therapist_id)
+    .executeTakeFirst();
+}
+
 /** What came of an action: done (with what it made), or nothing left to do and why. */
 export type ActionResult = { status: 'done'; externalRef?: string | null; outcome?: unknown } | { status: 'cancelled'; reason: string };
 

@@ -4,11 +4,10 @@
 import { z } from 'zod';
 import { NotFound } from '../../connectors/errors.js';
 import type { LiveEvent } from '../../connectors/types.js';
-import type { Kysely } from 'kysely';
-import { getPracticeSettings } from '../store/practices.js';
-import type { Database } from '../store/schema.js';
+import { therapistSettings } from '../store/practices.js';
 import { readSnapshot } from '../store/snapshots.js';
-import type { ActionPlugin, ActionResult, PlannedAction } from './outbox.js';
+import { mayHaveHappened, type ActionPlugin, type ActionResult, type PlannedAction } from './outbox.js';
+import { calendarOf } from './writes.js';
 
 /** The tag's name: its value is our appointment's id. */
 export const TAG_OURS = 'sk.ours';
@@ -16,12 +15,6 @@ export const TAG_KIND = 'tag_session';
 
 const payloadSchema = z.strictObject({ appointmentId: z.uuid(), calendarId: z.uuid(), eventId: z.string().min(1) });
 type TagPayload = z.infer<typeof payloadSchema>;
-
-/** The practice's visible Outlook category for sessions, if it wants one. */
-async function outlookCategory(db: Kysely<Database>, therapistId: string): Promise<string | null> {
-  const therapist = await db.selectFrom('therapists').select('practice_id').where('id', '=', therapistId).executeTakeFirstOrThrow();
-  return (await getPracticeSettings(db, therapist.practice_id)).outlookCategory;
-}
 
 export const tagSessionPlugin: ActionPlugin<TagPayload> = {
   kind: TAG_KIND,
@@ -44,7 +37,8 @@ export const tagSessionPlugin: ActionPlugin<TagPayload> = {
     }
     return out;
   },
-  async run(p, { store, connectors, action, recovering }): Promise<ActionResult> {
+  async run(p, run): Promise<ActionResult> {
+    const { store, connectors, action } = run;
     const db = store.db;
     const appt = await db
       .selectFrom('appointments')
@@ -57,15 +51,9 @@ export const tagSessionPlugin: ActionPlugin<TagPayload> = {
     }
     const snapshot = await readSnapshot(db, store.keyring, { calendarId: p.calendarId, eventId: p.eventId });
     if (!snapshot || snapshot.status === 'deleted' || snapshot.status === 'cancelled') return { status: 'cancelled', reason: 'the event is gone' };
-    const cal = await db
-      .selectFrom('calendars as c')
-      .innerJoin('connections as k', 'k.id', 'c.connection_id')
-      .select(['c.provider_calendar_id', 'k.id', 'k.provider', 'k.therapist_id'])
-      .where('c.id', '=', p.calendarId)
-      .where('c.therapist_id', '=', action.therapist_id)
-      .executeTakeFirst();
+    const cal = await calendarOf(run, p.calendarId);
     if (!cal) return { status: 'cancelled', reason: 'the calendar is no longer connected' };
-    const connector = await connectors.calendarConnector({ id: cal.id, therapist_id: cal.therapist_id, provider: cal.provider });
+    const connector = await connectors.calendarConnector(cal.connection);
     const event = snapshot.payload as LiveEvent | null;
     if (connector.writesNotifyAttendees && event?.organizer?.self !== false && (event?.attendees ?? []).some((a) => !a.self)) {
       // A write to an invite the therapist sends would reach the client as an update (API-NOTES,
@@ -76,14 +64,12 @@ export const tagSessionPlugin: ActionPlugin<TagPayload> = {
     try {
       // A retry may follow a write whose answer was lost: read first, write only if it is not there.
       // (and after an operator's retry, which keeps the last error).
-      if (recovering || action.attempts > 1 || action.last_error !== null) {
-        found = (await connector.getTag(cal.provider_calendar_id, p.eventId, TAG_OURS)) === p.appointmentId;
-      }
-      if (!found) await connector.setTag(cal.provider_calendar_id, p.eventId, TAG_OURS, p.appointmentId);
+      if (mayHaveHappened(run)) found = (await connector.getTag(cal.providerCalendarId, p.eventId, TAG_OURS)) === p.appointmentId;
+      if (!found) await connector.setTag(cal.providerCalendarId, p.eventId, TAG_OURS, p.appointmentId);
       // The visible mark, where the practice wants one (Outlook categories): read before written, so
       // a retry adds it once.
-      const category = connector.addCategory ? await outlookCategory(db, action.therapist_id) : null;
-      if (category) await connector.addCategory!(cal.provider_calendar_id, p.eventId, category);
+      const category = connector.addCategory ? (await therapistSettings(db, action.therapist_id)).outlookCategory : null;
+      if (category) await connector.addCategory!(cal.providerCalendarId, p.eventId, category);
     } catch (err) {
       if (err instanceof NotFound) return { status: 'cancelled', reason: 'the event is gone' };
       throw err;

@@ -5,13 +5,12 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { ConnectorError, NeedsReauth, NotFound, RetryAfter } from '../../connectors/errors.js';
 import { taskMarker, type RemoteTask, type TaskConnector } from '../../connectors/port.js';
-import { getPracticeSettings } from '../store/practices.js';
+import { therapistSettings } from '../store/practices.js';
 import { claimDueTaskLists, closeTask, finishTaskListCheck, findTask, findTaskList, openTasksOfList, recordTask, recordTaskList, replaceTaskList } from '../store/tasks.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
-import type { ActionPlugin, ActionResult, ActionRun } from './outbox.js';
+import { connectionOf, mayHaveHappened, type ActionPlugin, type ActionResult, type ActionRun } from './outbox.js';
 import type { ConnectorFactory } from './platforms.js';
-import { mayHaveHappened } from './writes.js';
 
 export const TASK_OPEN = 'task.open';
 export const TASK_UPDATE = 'task.update';
@@ -33,21 +32,9 @@ const CHECK_OVERLAP_MS = 5 * 60_000;
 
 const date = z.iso.date();
 
-/** The connection an action runs on, keyed on the therapist. */
-async function connectionOf(run: Pick<ActionRun, 'store' | 'action'>) {
-  if (!run.action.connection_id) return undefined;
-  return run.store.db
-    .selectFrom('connections')
-    .select(['id', 'therapist_id', 'provider'])
-    .where('id', '=', run.action.connection_id)
-    .where('therapist_id', '=', run.action.therapist_id)
-    .executeTakeFirst();
-}
-
 /** The follow-up list's name in the practice's settings. */
 async function listName(run: Pick<ActionRun, 'store' | 'action'>): Promise<string> {
-  const therapist = await run.store.db.selectFrom('therapists').select('practice_id').where('id', '=', run.action.therapist_id).executeTakeFirstOrThrow();
-  return (await getPracticeSettings(run.store.db, therapist.practice_id)).followUpList;
+  return (await therapistSettings(run.store.db, run.action.therapist_id)).followUpList;
 }
 
 /** A list the platform no longer has: its open tasks of ours were deleted with it, by the therapist. */

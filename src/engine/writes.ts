@@ -7,7 +7,7 @@ import { NotFound } from '../../connectors/errors.js';
 import type { CalendarConnector } from '../../connectors/port.js';
 import type { LiveEvent } from '../../connectors/types.js';
 import { readSnapshot } from '../store/snapshots.js';
-import type { ActionPlugin, ActionResult, ActionRun } from './outbox.js';
+import { mayHaveHappened, type ActionPlugin, type ActionResult, type ActionRun } from './outbox.js';
 import type { ConnectionRow } from './platforms.js';
 
 export const EVENT_CREATE = 'event.create';
@@ -34,11 +34,6 @@ async function quietToWrite(run: Pick<ActionRun, 'store'>, calendarId: string, e
   if (!event || snapshot?.status === 'deleted' || snapshot?.status === 'cancelled') return false;
   if (event.organizer?.self === false) return true;
   return !(event.attendees ?? []).some((a) => !a.self);
-}
-
-/** Whether an earlier attempt may have made its change: then the plug-in checks before writing. */
-export function mayHaveHappened(run: Pick<ActionRun, 'recovering' | 'action'>): boolean {
-  return run.recovering || run.action.attempts > 1 || run.action.last_error !== null;
 }
 
 /** The calendar of ours (keyed on the therapist) and the connection behind it; undefined when gone. */

@@ -27,6 +27,12 @@ export async function createPractice(
   return { id: row.id, settings };
 }
 
+/** The settings of the practice a therapist belongs to. */
+export async function therapistSettings(db: Kysely<Database>, therapistId: string): Promise<PracticeSettings> {
+  const therapist = await db.selectFrom('therapists').select('practice_id').where('id', '=', therapistId).executeTakeFirstOrThrow();
+  return getPracticeSettings(db, therapist.practice_id);
+}
+
 /** A practice's settings, checked again on the way out (a row written by hand or by an older version). */
 export async function getPracticeSettings(db: Kysely<Database>, practiceId: string): Promise<PracticeSettings> {
   const row = await db.selectFrom('practices').select('settings').where('id', '=', practiceId).executeTakeFirst();

@@ -157,7 +157,6 @@ for (const [provider, make] of [['google', google], ['microsoft', graph]] as con
         cleanups.push(() => child.kill());
         let down = false;
         p.emu.setRequestHook(async ({ method, path: reqPath, phase }) => {
-          if (process.env['SK_DEBUG_CRASH']) console.log(`hook ${method} ${reqPath} ${phase} down=${down}`);
           if (down || method !== 'POST') return;
           const i = plans.findIndex((k, n) => !fired.has(n) && k.phase === phase && k.path.test(reqPath.split('?')[0]!));
           if (i < 0) return;
