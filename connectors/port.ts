@@ -129,8 +129,8 @@ export interface CalendarConnector {
   patchEvent(calendarId: string, eventId: string, patch: EventPatch, opts: { notifyAttendees: boolean }): Promise<void>;
   /** Deletes an event (a cancellation to its attendees when notifyAttendees); one already gone is not an error. */
   deleteEvent(calendarId: string, eventId: string, opts: { notifyAttendees: boolean }): Promise<void>;
-  /** Busy intervals of these calendars between two instants (Google freebusy.query, Graph getSchedule). */
-  freeBusy?(calendarIds: readonly string[], from: Date, to: Date): Promise<Map<string, { start: Date; end: Date }[]>>;
+  /** Busy time across these calendars between two instants, merged and sorted (Google freebusy.query, Graph getSchedule); the final check before a booking. Throws the usual typed errors (connectors/errors.ts) when the platform cannot answer, or when any asked calendar cannot be read. */
+  freeBusy(calendarIds: readonly string[], from: Date, to: Date): Promise<{ start: Date; end: Date }[]>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,4 +264,15 @@ export interface OutgoingMail {
 export interface MailConnector {
   readonly provider: Provider;
   send(mail: OutgoingMail): Promise<{ messageId: string | null }>;
+}
+
+/** Busy spans (milliseconds) as freeBusy answers them: sorted by start, overlapping or touching ones joined. */
+export function mergeBusy(spans: readonly { start: number; end: number }[]): { start: Date; end: Date }[] {
+  const merged: { start: number; end: number }[] = [];
+  for (const x of [...spans].sort((a, b) => a.start - b.start || a.end - b.end)) {
+    const last = merged.at(-1);
+    if (last && x.start <= last.end) last.end = Math.max(last.end, x.end);
+    else merged.push({ ...x });
+  }
+  return merged.map((x) => ({ start: new Date(x.start), end: new Date(x.end) }));
 }

@@ -1,13 +1,14 @@
 // The Google Calendar connector: calendar list, full and incremental sync with the sync token
 // (singleEvents, paging, 410 → CursorExpired), push channels (events.watch, channels.stop), our
 // tags as private extended properties (events.patch / events.get), the events we create, change
-// and delete (sessions booked from a link, holds), and Google's errors turned into the typed errors
-// every platform shares (call.ts).
+// and delete (sessions booked from a link, holds), free/busy before a booking (freebusy.query), and
+// Google's errors turned into the typed errors every platform shares (call.ts).
 import { createHash } from 'node:crypto';
 import { calendar, type calendar_v3 } from '@googleapis/calendar';
 import { DateTime } from 'luxon';
-import { CursorExpired, NotFound } from '../errors.js';
+import { ConnectorError, CursorExpired, Invalid, NotFound, RetryAfter } from '../errors.js';
 import {
+  mergeBusy,
   secretMatches,
   type CalendarConnector,
   type ChannelRecord,
@@ -37,6 +38,16 @@ const TAG_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 const MAX_TAG_VALUE = 1024;
 /** Fields of an event our writes read back (a partial response: none of the event's details). */
 const WRITE_FIELDS = 'id,status,hangoutLink,conferenceData(entryPoints,createRequest/status)';
+/** The scope freebusy.query is called under (GOOGLE_SCOPES asks for it; calendar.events does not allow the method). */
+const FREEBUSY_SCOPE = 'https://www.googleapis.com/auth/calendar.freebusy';
+/** Calendars per freebusy.query (FreeBusyRequest.calendarExpansionMax in the discovery document: "Maximum value is 50"). */
+const FREEBUSY_MAX_CALENDARS = 50;
+/**
+ * Longest range of one freebusy.query. The discovery document names no limit; Google refuses longer ranges with 400
+ * "The requested time range is too long." (API-NOTES: ~90 days; calcom/cal.com#11696, and #11962 which splits the range
+ * at Google's "maximum time span of 90 days").
+ */
+const FREEBUSY_MAX_MS = 90 * 86_400_000;
 
 export class GoogleCalendarConnector implements CalendarConnector {
   readonly provider = 'google' as const;
@@ -44,17 +55,20 @@ export class GoogleCalendarConnector implements CalendarConnector {
   readonly writesNotifyAttendees = false;
   readonly #api: calendar_v3.Calendar;
   readonly #caller: GoogleCaller;
+  /** freebusy.query's own caller: a missing scope then names calendar.freebusy, the one it needs. */
+  readonly #freeBusyCaller: GoogleCaller;
   readonly #pageSize: number;
 
   constructor(opts: GoogleCalendarOptions) {
     this.#api = calendar({ version: 'v3', auth: opts.auth, ...(opts.rootUrl ? { rootUrl: opts.rootUrl } : {}) });
     this.#caller = new GoogleCaller(opts, EVENTS_SCOPE);
+    this.#freeBusyCaller = new GoogleCaller(opts, FREEBUSY_SCOPE);
     this.#pageSize = Math.min(opts.pageSize ?? 250, 2500);
   }
 
   /** Requests made (tests and benchmarks count them). */
   get requests(): number {
-    return this.#caller.requests;
+    return this.#caller.requests + this.#freeBusyCaller.requests;
   }
 
   /** One API call under the shared policy (call.ts): transient failures retried unless the policy says otherwise. */
@@ -275,6 +289,51 @@ export class GoogleCalendarConnector implements CalendarConnector {
     }
   }
 
+  /**
+   * Busy time of these calendars in [from, to), merged and sorted: freebusy.query (POST …/calendar/v3/freeBusy) with
+   * timeMin/timeMax as RFC 3339 instants and timeZone UTC (FreeBusyRequest), at most 50 calendars and 90 days a request
+   * (FREEBUSY_MAX_CALENDARS, FREEBUSY_MAX_MS). Google answers a calendar it cannot read inside the 200, as the entry's
+   * `errors` (FreeBusyCalendar.errors: "if computation for the calendar failed"; Error.reason notFound, internalError,
+   * tooManyCalendarsRequested, …): such a calendar is never taken as free, its error is thrown (freeBusyError).
+   */
+  async freeBusy(calendarIds: readonly string[], from: Date, to: Date): Promise<{ start: Date; end: Date }[]> {
+    const start = from.getTime();
+    const end = to.getTime();
+    if (!Number.isFinite(start) || !Number.isFinite(end)) throw new RangeError('freeBusy: from and to must be valid instants');
+    const ids = [...new Set(calendarIds)];
+    if (ids.length === 0 || end <= start) return [];
+    const spans: { start: number; end: number }[] = [];
+    for (let t = start; t < end; t += FREEBUSY_MAX_MS) {
+      const windowEnd = Math.min(end, t + FREEBUSY_MAX_MS);
+      for (let i = 0; i < ids.length; i += FREEBUSY_MAX_CALENDARS) {
+        const chunk = ids.slice(i, i + FREEBUSY_MAX_CALENDARS);
+        const requestBody: calendar_v3.Schema$FreeBusyRequest = {
+          timeMin: new Date(t).toISOString(),
+          timeMax: new Date(windowEnd).toISOString(),
+          timeZone: 'UTC',
+          items: chunk.map((id) => ({ id })),
+        };
+        // A read: every transient failure is retried inside the call (call.ts).
+        const res = await this.#freeBusyCaller.call<calendar_v3.Schema$FreeBusyResponse>((o) => this.#api.freebusy.query({ requestBody }, o));
+        for (const id of chunk) {
+          // The answer is keyed by the ids as asked (FreeBusyResponse.calendars); one missing is not "free".
+          const entry = res.calendars?.[id];
+          if (!entry) throw new ConnectorError('Google answered freebusy.query without one of the calendars asked');
+          if (entry.errors && entry.errors.length > 0) throw freeBusyError(entry.errors);
+          for (const b of entry.busy ?? []) {
+            const s = Date.parse(b.start ?? '');
+            const e = Date.parse(b.end ?? '');
+            if (!Number.isFinite(s) || !Number.isFinite(e)) throw new ConnectorError('Google answered freebusy.query with a busy period that is not a time range');
+            // TimePeriod: start inclusive, end exclusive; kept inside what was asked.
+            const clipped = { start: Math.max(s, t), end: Math.min(e, windowEnd) };
+            if (clipped.end > clipped.start) spans.push(clipped);
+          }
+        }
+      }
+    }
+    return mergeBusy(spans);
+  }
+
   async stopChannel(channel: { channelId: string; resourceId: string | null }): Promise<void> {
     try {
       await this.#call((o) => this.#api.channels.stop({ requestBody: { id: channel.channelId, ...(channel.resourceId ? { resourceId: channel.resourceId } : {}) } }, o));
@@ -282,6 +341,22 @@ export class GoogleCalendarConnector implements CalendarConnector {
       if (!(err instanceof NotFound)) throw err; // already gone: that is what we wanted
     }
   }
+}
+
+/**
+ * A calendar's free/busy errors as one of our errors (Error.reason in the discovery document; Google adds reasons
+ * without notice, "clients should gracefully handle additional error statuses"). Only the reason is kept: no calendar
+ * id, which may be an address.
+ */
+function freeBusyError(errors: calendar_v3.Schema$Error[]): Error {
+  const reasons = errors.map((e) => e.reason ?? 'unknown');
+  const said = `Google could not give the free/busy time of a calendar (${reasons.join(', ')})`;
+  if (reasons.includes('notFound')) return new NotFound(`${said}: it is gone, or this account cannot see it`);
+  // "The API service has encountered an internal error": worth asking again later.
+  if (reasons.every((r) => r === 'internalError' || r === 'backendError')) return new RetryAfter(null, said);
+  // Our request was too large for one query: repeating it cannot help.
+  if (reasons.some((r) => r === 'tooManyCalendarsRequested' || r === 'groupTooBig')) return new Invalid(said);
+  return new ConnectorError(said);
 }
 
 const BASE32HEX = '0123456789abcdefghijklmnopqrstuv';

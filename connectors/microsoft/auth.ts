@@ -17,7 +17,8 @@ import type { CredentialStore } from '../port.js';
  * The scopes of the whole product (API-NOTES): calendars, To Do tasks, sending mail, and the user's
  * own profile. MSAL adds openid, profile and offline_access by itself.
  */
-export const MICROSOFT_SCOPES = ['Calendars.ReadWrite', 'Tasks.ReadWrite', 'Mail.Send', 'User.Read'] as const;
+// MailboxSettings.Read: the mailbox's time zone, the therapist's own (their hours and slots are in it).
+export const MICROSOFT_SCOPES = ['Calendars.ReadWrite', 'Tasks.ReadWrite', 'Mail.Send', 'MailboxSettings.Read', 'User.Read'] as const;
 
 export interface MicrosoftAuthConfig {
   clientId: string;

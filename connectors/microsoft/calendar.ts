@@ -2,11 +2,13 @@
 // over a rolling window (the stored cursor is the whole deltaLink), occurrence stubs completed from
 // their series master, a changed series re-read so that silently cancelled occurrences are noticed;
 // other calendars read as a windowed calendarView that the sync loop diffs; subscriptions; our tags
-// as single-value extended properties; events we create (found again by our key), patch and delete.
+// as single-value extended properties; events we create (found again by our key), patch and delete;
+// free/busy before a booking (getSchedule for the mailbox's calendar, calendarView for the others).
 import { createHash } from 'node:crypto';
 import { DateTime } from 'luxon';
-import { CursorExpired, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
+import { ConnectorError, CursorExpired, Forbidden, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
 import {
+  mergeBusy,
   secretMatches,
   taskMarker,
   type CalendarConnector,
@@ -20,7 +22,7 @@ import {
 } from '../port.js';
 import type { CalendarItem, ItemError } from '../types.js';
 import { classifyGraphError, GRAPH, GraphSession, odataString, type GraphClientOptions } from './graph.js';
-import { normaliseGraphEvent, TAG_PROPERTY_GUID, type GraphEvent } from './normalise.js';
+import { normaliseGraphEvent, TAG_PROPERTY_GUID, type GraphDateTime, type GraphEvent } from './normalise.js';
 import { toIana } from './zones.js';
 
 export { classifyGraphError };
@@ -35,6 +37,40 @@ export const KEY_TAG = 'sk.key';
  */
 const TAG_NAME = /^sk\.[a-z0-9_.-]{1,60}$/;
 const TAG_VALUE_MAX = 1024;
+/**
+ * getSchedule's longest window: Graph refuses more with 400 ErrorTimeIntervalTooBig, "The requested time duration
+ * specified for FreeBusyViewOptions.TimeWindow is too long. The allowed limit = 62 days" (quoted in
+ * microsoftgraph/microsoft-graph-docs#19703; calendar-getschedule.md names no limit). Longer ranges are asked in parts.
+ */
+const SCHEDULE_MAX_MS = 62 * DAY;
+/**
+ * availabilityViewInterval: the documented default, 30 minutes (calendar-getschedule.md: "The default is 30 minutes,
+ * minimum is 5, maximum is 1440"). We read the exact times of scheduleItems, not the availabilityView built on it.
+ */
+const SCHEDULE_INTERVAL_MINUTES = 30;
+/**
+ * The freeBusyStatus values that leave the time free (scheduleItem.status: free, tentative, busy, oof, workingElsewhere,
+ * unknown). workingElsewhere is working time, which Graph's own availabilityView shows as free ("working elsewhere is
+ * 0, not 4": microsoftgraph/microsoft-graph-docs-contrib#9360). Everything else takes the time: busy, oof, tentative (a
+ * meeting that may well happen), and unknown or a value added later, since a slot wrongly taken only costs an
+ * offer while a slot wrongly free costs a double booking.
+ */
+const FREE_STATUSES = new Set(['free', 'workingElsewhere']);
+/**
+ * scheduleInformation.error responseCodes (freeBusyError) and what they mean for us: the EWS ResponseCodeType names
+ * Graph passes through (getSchedule is Exchange's free/busy, as the FreeBusyViewOptions of its errors shows), and the
+ * "5009" of an address Graph cannot resolve (microsoftgraph/microsoft-graph-docs#11225).
+ */
+const SCHEDULE_NOT_FOUND = new Set(['ErrorMailRecipientNotFound', 'ErrorNonExistentMailbox', '5009']);
+const SCHEDULE_DENIED = new Set(['ErrorAccessDenied', 'ErrorNoFreeBusyAccess']);
+const SCHEDULE_TRANSIENT = new Set(['ErrorMailboxStoreUnavailable', 'ErrorServerBusy', 'ErrorTimeoutExpired', 'ErrorInternalServerTransientError', 'ErrorMailboxMoveInProgress', 'ErrorProxyRequestProcessingFailed']);
+
+/** One entry of getSchedule's answer (scheduleInformation; freeBusyError; scheduleItem). */
+interface ScheduleInformation {
+  scheduleId?: string;
+  error?: { message?: string; responseCode?: string } | null;
+  scheduleItems?: { status?: string; start?: GraphDateTime; end?: GraphDateTime }[];
+}
 
 /** The id of our tag `name`: a named string property in our namespace ("{type} {guid} Name {name}", extended-properties-overview). */
 export function tagPropertyId(name: string): string {
@@ -99,8 +135,8 @@ export class GraphCalendarConnector implements CalendarConnector {
   async #whoami() {
     if (!this.#me) {
       const me = await this.#get<{ id: string; mail?: string | null; userPrincipalName?: string }>(`${GRAPH}/me?$select=id,mail,userPrincipalName`);
-      // The mailbox's zone needs MailboxSettings.Read, which we do not ask for: without it, UTC (each
-      // event keeps its own zone anyway). Transient failures and lost grants still surface.
+      // The mailbox's zone (MailboxSettings.Read, which we ask for; a grant made before we did lacks it:
+      // then UTC, and each event keeps its own zone anyway). Transient failures and lost grants surface.
       const settings = await this.#get<{ timeZone?: string }>(`${GRAPH}/me/mailboxSettings/timeZone`).catch((err: unknown) =>
         err instanceof RetryAfter || err instanceof NeedsReauth ? Promise.reject(err) : { timeZone: undefined },
       );
@@ -379,6 +415,81 @@ export class GraphCalendarConnector implements CalendarConnector {
     return new Date(sub.expirationDateTime);
   }
 
+  /**
+   * Busy time of these calendars in [from, to), merged and sorted. getSchedule takes SMTP addresses, not calendar ids
+   * (calendar-getschedule.md: "schedules: A collection of SMTP addresses"), and answers for a mailbox's default calendar
+   * only (scheduleItem: "an actual event on the user's default calendar"): so the mailbox's calendar ('primary' or the
+   * default calendar's id) is asked by the signed-in user's own address (/me mail, else userPrincipalName, read once and
+   * kept: #whoami), and any other calendar of the mailbox is read as a calendarView of its events, with the same rule
+   * for what takes the time (FREE_STATUSES), cancelled events left out. An unknown calendar is NotFound (404).
+   */
+  async freeBusy(calendarIds: readonly string[], from: Date, to: Date): Promise<{ start: Date; end: Date }[]> {
+    const start = from.getTime();
+    const end = to.getTime();
+    if (!Number.isFinite(start) || !Number.isFinite(end)) throw new RangeError('freeBusy: from and to must be valid instants');
+    const ids = [...new Set(calendarIds)];
+    if (ids.length === 0 || end <= start) return [];
+    const me = await this.#whoami();
+    const isMailbox = (id: string) => id === 'primary' || id === me.defaultCalendarId;
+    const spans: { start: number; end: number }[] = [];
+    if (ids.some(isMailbox)) spans.push(...(await this.#schedule(me.email, start, end)));
+    for (const id of ids.filter((i) => !isMailbox(i))) spans.push(...(await this.#calendarBusy(id, start, end, me.zone)));
+    return mergeBusy(spans.map((x) => ({ start: Math.max(x.start, start), end: Math.min(x.end, end) })).filter((x) => x.end > x.start));
+  }
+
+  /**
+   * POST /me/calendar/getSchedule for our own mailbox, 62 days at a time (SCHEDULE_MAX_MS), times asked and answered in
+   * UTC: startTime/endTime as dateTimeTimeZone in UTC, and `Prefer: outlook.timezone="UTC"` for the answer's times
+   * (calendar-getschedule.md: "If not specified, those time values are returned in UTC"; said anyway, and each item's
+   * timeZone is read rather than assumed). A schedule Graph could not read comes back inside the 200 as its `error`
+   * (scheduleInformation.error): never taken as free time.
+   */
+  async #schedule(address: string | null, start: number, end: number): Promise<{ start: number; end: number }[]> {
+    // Without an address there is nothing to ask (neither mail nor userPrincipalName). Personal Microsoft accounts have no
+    // getSchedule at all (calendar-getschedule.md, Permissions: "Not supported"): Graph refuses them with a 4xx.
+    if (!address) throw new Forbidden('the signed-in account has no mailbox address to ask getSchedule about');
+    const out: { start: number; end: number }[] = [];
+    // Whole seconds, widened outwards: what lies beyond [start, end) is cut off by the caller.
+    const lo = Math.floor(start / 1000) * 1000;
+    const hi = Math.ceil(end / 1000) * 1000;
+    for (let t = lo; t < hi; t += SCHEDULE_MAX_MS) {
+      const windowEnd = Math.min(hi, t + SCHEDULE_MAX_MS);
+      const body = {
+        schedules: [address],
+        startTime: utcDateTime(t),
+        endTime: utcDateTime(windowEnd),
+        availabilityViewInterval: SCHEDULE_INTERVAL_MINUTES,
+      };
+      // A read: the RetryHandler may repeat it after a 429/503/504 (graph.ts).
+      const res = await this.#graph.send<{ value?: ScheduleInformation[] }>('post', `${GRAPH}/me/calendar/getSchedule`, body, {
+        headers: { Prefer: 'outlook.timezone="UTC"' },
+      });
+      const info = (res.value ?? []).find((v) => v.scheduleId?.toLowerCase() === address.toLowerCase());
+      if (!info) throw new ConnectorError('Graph answered getSchedule without the schedule asked for');
+      if (info.error) throw scheduleError(info.error.responseCode);
+      for (const item of info.scheduleItems ?? []) {
+        if (FREE_STATUSES.has(item.status ?? '')) continue;
+        out.push(span(item.start, item.end, 'getSchedule'));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A calendar other than the mailbox's default one: its events in the window, read in UTC (calendarView). An all-day
+   * event's times are floating dates whatever the Prefer zone says: they are taken in the mailbox's zone, as the sync
+   * takes them (normalise.ts, calendarZone).
+   */
+  async #calendarBusy(calendarId: string, start: number, end: number, mailboxZone: string): Promise<{ start: number; end: number }[]> {
+    const window = `startDateTime=${encodeURIComponent(new Date(start).toISOString())}&endDateTime=${encodeURIComponent(new Date(end).toISOString())}`;
+    const url = `${GRAPH}/me/calendars/${encodeURIComponent(calendarId)}/calendarView?${window}&$select=showAs,isCancelled,isAllDay,start,end`;
+    const events = await this.#graph.all<GraphEvent>(url, ['outlook.timezone="UTC"', `odata.maxpagesize=${this.#pageSize}`]);
+    const floating = (t: GraphDateTime | undefined): GraphDateTime | undefined => (t ? { ...t, timeZone: mailboxZone } : t);
+    return events
+      .filter((e) => e.isCancelled !== true && !FREE_STATUSES.has(e.showAs ?? ''))
+      .map((e) => (e.isAllDay === true ? span(floating(e.start), floating(e.end), 'calendarView') : span(e.start, e.end, 'calendarView')));
+  }
+
   async stopChannel(channel: { channelId: string; resourceId: string | null }): Promise<void> {
     try {
       await this.#send('delete', `${GRAPH}/subscriptions/${encodeURIComponent(channel.channelId)}`);
@@ -393,6 +504,37 @@ function graphTime(at: Date, zone: string): { dateTime: string; timeZone: string
   const local = DateTime.fromJSDate(at, { zone });
   if (!local.isValid) throw new RangeError(`not a time zone Graph can take: '${zone}'`);
   return { dateTime: local.toFormat("yyyy-MM-dd'T'HH:mm:ss"), timeZone: zone };
+}
+
+/** An instant as the dateTimeTimeZone of a getSchedule request, in UTC. */
+function utcDateTime(ms: number): { dateTime: string; timeZone: string } {
+  return { dateTime: DateTime.fromMillis(ms, { zone: 'utc' }).toFormat("yyyy-MM-dd'T'HH:mm:ss"), timeZone: 'UTC' };
+}
+
+/** A dateTimeTimeZone of Graph's answer as epoch milliseconds, read in its own zone (Windows or IANA name). */
+function graphInstant(t: GraphDateTime | undefined): number | undefined {
+  const zone = toIana(t?.timeZone);
+  if (!t?.dateTime || !zone) return undefined;
+  // Graph writes seven fractional digits; Luxon keeps milliseconds.
+  const at = DateTime.fromISO(t.dateTime.replace(/(\.\d{3})\d+$/, '$1'), { zone });
+  return at.isValid ? at.toMillis() : undefined;
+}
+
+/** A busy item's span; one whose times cannot be read is an error, never free time. */
+function span(start: GraphDateTime | undefined, end: GraphDateTime | undefined, source: string): { start: number; end: number } {
+  const s = graphInstant(start);
+  const e = graphInstant(end);
+  if (s === undefined || e === undefined) throw new ConnectorError(`Graph answered ${source} with an item whose times cannot be read`);
+  return { start: s, end: e };
+}
+
+/** A schedule's freeBusyError as one of our errors; only its responseCode is kept (Graph's message may quote the address). */
+function scheduleError(code: string | undefined): Error {
+  const said = `Graph could not give the mailbox's free/busy time (${code ?? 'no responseCode'})`;
+  if (code && SCHEDULE_NOT_FOUND.has(code)) return new NotFound(said);
+  if (code && SCHEDULE_DENIED.has(code)) return new Forbidden(said);
+  if (code && SCHEDULE_TRANSIENT.has(code)) return new RetryAfter(null, said);
+  return new ConnectorError(said);
 }
 
 /** Our description as an itemBody: HTML when it is markup, text otherwise. */

@@ -4,11 +4,10 @@
 // request hook that can drop a request before or after its effect, for crash and lost-reply tests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DateTime } from 'luxon';
 import type { Clock } from '../../../src/clock.js';
-import { parseRfc3339 } from './datetime.js';
 import * as E from './errors.js';
 import { isObject, str, type Json } from './events.js';
+import { freeBusyQuery } from './freebusy.js';
 import { Faults, isApi, type Api, type Endpoint, type Fault, type FaultQueue, type FaultSpec, type RequestHook, type RequestHookInfo } from './faults.js';
 import { applyFields, parseFields } from './fields.js';
 import { MailStore, type SentMessage } from './gmail.js';
@@ -84,6 +83,11 @@ export interface GoogleEmulator {
   getEvent(calendarId: string, eventId: string): Record<string, unknown> | undefined;
   /** Every sync token issued so far for the calendar answers 410. */
   expireSyncTokens(calendarId: string): void;
+  /**
+   * freebusy.query answers this calendar's entry with errors [{domain: "global", reason}] and no busy time (e.g.
+   * "internalError": FreeBusyCalendar.errors, "if computation for the calendar failed"); null restores it.
+   */
+  failFreeBusy(calendarId: string, reason: string | null): void;
   /** The account's task lists (the default "My Tasks" first), as tasklists.get answers them. */
   taskLists(sub: string): Record<string, unknown>[];
   /** Every task of a list ("@default" for the default one), deleted and hidden ones included, as tasks.get answers them. */
@@ -236,6 +240,7 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
   const taskStore = new TaskStore(clock, () => baseUrl);
   const mail = new MailStore(clock);
   const calendarListPages = new Map<string, { fingerprint: string; offset: number }>();
+  const freeBusyFailures = new Map<string, string>();
   let baseUrl = '';
 
   let requestHook: RequestHook | null = null;
@@ -379,30 +384,7 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       return { status: 204 };
     }
 
-    if (r.id === 'freebusy.query') {
-      const req = parseJsonBody(body);
-      const timeMin = parseRfc3339(str(req['timeMin']) ?? '');
-      const timeMax = parseRfc3339(str(req['timeMax']) ?? '');
-      if (!timeMin) throw E.required('Missing timeMin.');
-      if (!timeMax) throw E.required('Missing timeMax.');
-      if (timeMax.toMillis() <= timeMin.toMillis()) throw E.timeRangeEmpty();
-      if (timeMax.diff(timeMin, 'days').days > 90) {
-        throw new E.GoogleApiError(400, 'The requested time range is too long.', [
-          { domain: 'calendar', reason: 'timeRangeTooLong', message: 'The requested time range is too long.' },
-        ], 'INVALID_ARGUMENT');
-      }
-      const calendars: Json = {};
-      for (const it of Array.isArray(req['items']) ? req['items'] : []) {
-        const id = isObject(it) ? str(it['id']) : undefined;
-        if (id === undefined) continue;
-        const entry = store.entryFor(sub, id);
-        calendars[id] = entry
-          ? { busy: store.busy(entry.calendarId, timeMin, timeMax) }
-          : { errors: [{ domain: 'global', reason: 'notFound' }], busy: [] };
-      }
-      const iso = (d: DateTime): string => d.toUTC().toISO() ?? '';
-      return { status: 200, body: { kind: 'calendar#freeBusy', timeMin: iso(timeMin), timeMax: iso(timeMax), calendars } };
-    }
+    if (r.id === 'freebusy.query') return { status: 200, body: freeBusyQuery(store, sub, parseJsonBody(body), freeBusyFailures) };
 
     const entry = store.entryFor(sub, r.calendarId ?? '');
     if (!entry) throw E.notFound();
@@ -756,6 +738,11 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       }
     },
     expireSyncTokens: (calendarId) => store.expireSyncTokens(calendarId),
+    failFreeBusy(calendarId, reason) {
+      requireCalendar(calendarId);
+      if (reason === null) freeBusyFailures.delete(calendarId);
+      else freeBusyFailures.set(calendarId, reason);
+    },
     taskLists: (sub) => (oauth.account(sub), taskStore.listsJson(sub)),
     tasks: (sub, listId) => (oauth.account(sub), taskStore.tasksJson(sub, listId)),
     insertTask: (sub, listId, body) => (oauth.account(sub), taskStore.insertTask(sub, listId, body, {}, 'user')),

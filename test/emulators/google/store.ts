@@ -1100,8 +1100,11 @@ export class CalendarStore {
     return res;
   }
 
-  /** Busy intervals of one calendar in [timeMin, timeMax): opaque, not cancelled, not declined by the calendar. */
-  busy(calendarId: string, timeMin: DateTime, timeMax: DateTime): { start: string; end: string }[] {
+  /**
+   * Busy intervals of one calendar in [timeMin, timeMax), in epoch milliseconds, sorted, overlapping ones merged: events
+   * (recurring ones expanded) that are opaque, not cancelled, not declined by the calendar's owner.
+   */
+  busy(calendarId: string, timeMin: DateTime, timeMax: DateTime): { s: number; e: number }[] {
     const cal = this.calendar(calendarId);
     const p = this.parseListParams(cal.id, {
       singleEvents: 'true',
@@ -1123,7 +1126,6 @@ export class CalendarStore {
       if (last && x.s <= last.e) last.e = Math.max(last.e, x.e);
       else merged.push({ ...x });
     }
-    const fmt = (ms: number): string => DateTime.fromMillis(ms, { zone: 'utc' }).toISO({ suppressMilliseconds: true }) ?? '';
-    return merged.map((x) => ({ start: fmt(x.s), end: fmt(x.e) }));
+    return merged;
   }
 }

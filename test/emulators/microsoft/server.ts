@@ -15,10 +15,11 @@ import { AUTHORITY_HOST, IdentityServer, loadSigningKey, type User } from './ide
 import { GraphStore, type Calendar, type DeltaEntry, type DeltaState } from './store.js';
 import { parseSendMail, SENDMAIL_MAX_BYTES, type SentMail } from './mail.js';
 import { parseTaskFilter, renderLinkedResource, renderList, renderTask, TodoStore, type TaskDeltaState, type TaskRecord } from './todo.js';
+import { getSchedule, type ScheduleFailure } from './schedule.js';
 import { SubscriptionHub, type Delivery, type LifecycleEvent, type SubscriptionInfo } from './subscriptions.js';
-import { UTC_OUTPUT, parseLocal, parseQueryInstant, renderDateTime, resolveZone, windowsName, type OutputZone } from './timezones.js';
+import { UTC_OUTPUT, parseQueryInstant, resolveZone, type OutputZone } from './timezones.js';
 
-export type { FaultSpec, FaultQueue, Fault, SubscriptionInfo, Delivery, LifecycleEvent, SentMail };
+export type { FaultSpec, FaultQueue, Fault, SubscriptionInfo, Delivery, LifecycleEvent, SentMail, ScheduleFailure };
 
 /** Where a request hook is called: before the request is processed, or after its effect, before the answer. */
 export type RequestPhase = 'before' | 'after';
@@ -116,6 +117,11 @@ export interface GraphEmulator {
   cancelEvent(oid: string, eventId: string, comment?: string): void;
   /** Every delta link (and next link) issued so far for the user answers 410 syncStateNotFound. */
   expireDeltaLinks(oid: string): void;
+  /**
+   * getSchedule answers this address with `error` (freeBusyError {message, responseCode}) and nothing else, as Graph does
+   * for a schedule it cannot read; null restores it.
+   */
+  failSchedule(address: string, error: ScheduleFailure | null): void;
   faults: FaultQueue;
   requests: RecordedRequest[];
   subscriptions(): SubscriptionInfo[];
@@ -168,6 +174,8 @@ const DEFAULT_PAGE = 10;
 const MAX_PAGE = 1000;
 const READ_SCOPES = ['calendars.read', 'calendars.readwrite', 'calendars.read.shared', 'calendars.readwrite.shared'];
 const WRITE_SCOPES = ['calendars.readwrite', 'calendars.readwrite.shared'];
+// GET /me/mailboxSettings (user-get-mailboxsettings): MailboxSettings.Read or .ReadWrite.
+const MAILBOX_SETTINGS_SCOPES = ['mailboxsettings.read', 'mailboxsettings.readwrite'];
 const PROFILE_SCOPES = ['user.read', 'user.readwrite', 'user.readbasic.all', 'user.read.all', 'directory.read.all'];
 /** To Do (todotasklist-post-tasks.md: Tasks.ReadWrite to write; the list pages also take Tasks.Read to read). */
 const TASK_READ_SCOPES = ['tasks.read', 'tasks.readwrite'];
@@ -339,6 +347,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
   const requests: RecordedRequest[] = [];
   const attendeeUpdates: AttendeeUpdate[] = [];
   const sentMail: SentMail[] = [];
+  const scheduleFailures = new Map<string, ScheduleFailure>();
   const todo = new TodoStore(clock);
   let requestHook: RequestHook | null = null;
   let graphSeq = 0;
@@ -605,78 +614,6 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       .filter((i) => !filter || filter(i))
       .map((i) => project(renderEvent(i, ro), select));
     return collection(items, q, prefs, `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/calendarView`, linkPath);
-  }
-
-  function getSchedule(user: User, body: Json, prefs: Prefs): Json {
-    const schedules = body['schedules'];
-    if (!Array.isArray(schedules) || schedules.length === 0 || schedules.some((s) => typeof s !== 'string')) {
-      throw E.invalidParameter("The parameter 'schedules' is required and must be a list of SMTP addresses.");
-    }
-    if (schedules.length > 20) throw E.invalidParameter('The number of schedules requested exceeds the limit of 20.');
-    const time = (v: unknown, name: string): DateTime => {
-      if (!isObject(v)) throw E.invalidParameter(`The parameter '${name}' is required.`);
-      const zone = resolveZone(typeof v['timeZone'] === 'string' ? v['timeZone'] : '');
-      const at = zone === undefined ? undefined : parseLocal(typeof v['dateTime'] === 'string' ? v['dateTime'] : '', zone);
-      if (!at) throw E.invalidParameter(`The value of parameter '${name}' is invalid.`);
-      return at.toUTC();
-    };
-    const from = time(body['startTime'], 'startTime');
-    const to = time(body['endTime'], 'endTime');
-    if (to <= from) throw E.invalidParameter('The end time must be after the start time.');
-    if (to.diff(from, 'days').days > 62) throw E.invalidParameter('The requested time duration specified is too long. The maximum is 62 days.');
-    const interval = body['availabilityViewInterval'] === undefined ? 30 : body['availabilityViewInterval'];
-    if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 5 || interval > 1440) {
-      throw E.invalidParameter('availabilityViewInterval must be between 5 and 1440 minutes.');
-    }
-    const rank: Record<string, number> = { free: 0, tentative: 1, workingElsewhere: 2, busy: 3, oof: 4 };
-    const digit: Record<string, string> = { free: '0', tentative: '1', busy: '2', oof: '3', workingElsewhere: '4' };
-    const value = (schedules as string[]).map((id) => {
-      const target = identity.userByUpn(id);
-      const workingHours = {
-        daysOfWeek: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'],
-        startTime: '08:00:00.0000000',
-        endTime: '17:00:00.0000000',
-        timeZone: { name: windowsName(resolveZone((target ?? user).timeZone) ?? 'UTC') },
-      };
-      if (!target) {
-        return {
-          scheduleId: id,
-          availabilityView: '',
-          error: { message: 'The server could not find the specified mailbox.', responseCode: 'ErrorMailRecipientNotFound' },
-          scheduleItems: [],
-          workingHours,
-        };
-      }
-      const items = store
-        .window(target.oid, store.defaultCalendar(target.oid).id, from, to)
-        .filter((i) => i.fields['isCancelled'] !== true && i.fields['showAs'] !== 'free' && i.fields['showAs'] !== 'unknown');
-      let view = '';
-      for (let s = from; s < to; s = s.plus({ minutes: interval })) {
-        const e = s.plus({ minutes: interval });
-        let best = 'free';
-        for (const i of items) {
-          if (i.timing.start < e && i.timing.end > s && (rank[String(i.fields['showAs'])] ?? 0) > (rank[best] ?? 0)) best = String(i.fields['showAs']);
-        }
-        view += digit[best] ?? '0';
-      }
-      const own = target.oid === user.oid;
-      return {
-        scheduleId: id,
-        availabilityView: view,
-        scheduleItems: items.map((i) => {
-          const it: Json = { isPrivate: i.fields['sensitivity'] === 'private', status: i.fields['showAs'] };
-          if (own || i.fields['sensitivity'] !== 'private') {
-            it['subject'] = i.fields['subject'];
-            it['location'] = (i.fields['location'] as Json | undefined)?.['displayName'] ?? '';
-          }
-          it['start'] = renderDateTime(i.timing.start, prefs.out);
-          it['end'] = renderDateTime(i.timing.end, prefs.out);
-          return it;
-        }),
-        workingHours,
-      };
-    });
-    return { '@odata.context': `${PUBLIC_GRAPH}/$metadata#Collection(microsoft.graph.scheduleInformation)`, value };
   }
 
   /** Records the mail an organizer's request on a meeting sends to its attendees (see AttendeeUpdate). */
@@ -952,6 +889,15 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       };
     }
 
+    if (rest[0] === 'mailboxSettings' && method === 'GET' && rest.length <= 2) {
+      if (!hasAny(scopes, MAILBOX_SETTINGS_SCOPES)) throw E.accessDenied();
+      // The reference's example answers a property read as {"@odata.context": …/mailboxSettings/timeZone, "value": "Pacific Standard Time"}.
+      const context = `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/mailboxSettings`;
+      const zone = user.timeZone;
+      if (rest[1] === 'timeZone') return { status: 200, body: { '@odata.context': `${context}/timeZone`, value: zone } };
+      if (rest[1] !== undefined) throw E.segmentNotFound(rest[1]);
+      return { status: 200, body: { '@odata.context': context, timeZone: zone, dateFormat: 'M/d/yyyy', timeFormat: 'h:mm tt', workingHours: { daysOfWeek: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'], startTime: '08:00:00.0000000', endTime: '17:00:00.0000000', timeZone: { name: zone } } } };
+    }
     if (rest[0] === 'todo') return handleTodo(user, scopes, prefix, rest.slice(1), method, q, body, prefs);
     if (rest[0] === 'sendMail' && rest.length === 1) return handleSendMail(user, scopes, method, body, req);
 
@@ -985,9 +931,12 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       if (method !== 'GET') throw E.segmentNotFound(a ?? '');
       return { status: 200, body: { '@odata.context': `${PUBLIC_GRAPH}/$metadata#users('${user.oid}')/calendars/$entity`, ...renderCalendar(calendar) } };
     }
+    // calendar-getschedule.md: POST /me/calendar/getSchedule or /users/{id}/calendar/getSchedule (a function bound to the
+    // calendar type, so any calendar's path reaches it; the answer is the mailboxes' default calendars whatever the path).
     if (calendar && t0 === 'getSchedule' && tail.length === 1 && method === 'POST') {
       canRead();
-      return { status: 200, body: getSchedule(user, parseJson(body), prefs) };
+      const deps = { store, userByUpn: (address: string) => identity.userByUpn(address), failures: scheduleFailures, context: `${PUBLIC_GRAPH}/$metadata#Collection(microsoft.graph.scheduleInformation)` };
+      return { status: 200, body: getSchedule(deps, user, parseJson(body), prefs.out) };
     }
     if (t0 === 'calendarView') {
       canRead();
@@ -1281,6 +1230,10 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
     cancelEvent: (oid, eventId) => store.cancel(oid, eventId, 'user'),
     expireDeltaLinks(oid) {
       for (const s of deltaSessions.values()) if (s.oid === oid) s.expired = true;
+    },
+    failSchedule(address, error) {
+      if (error === null) scheduleFailures.delete(address.toLowerCase());
+      else scheduleFailures.set(address.toLowerCase(), { ...error });
     },
     faults,
     requests,
