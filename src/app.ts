@@ -2,6 +2,7 @@
 // function entry all start from here, so they fail the same way on the same bad input.
 import { FileClock, systemClock, type Clock } from './clock.js';
 import { loadConfig, type Config } from './config.js';
+import type { ConnectorFactory } from './engine/platforms.js';
 import { createLogger, type Logger } from './log.js';
 import { openStore, type OpenedStore, type Store } from './store/store.js';
 
@@ -13,6 +14,8 @@ export interface App {
   opened: OpenedStore;
   /** Wakes the in-process worker when work was queued (set by the server when it runs one). */
   kick?: () => void;
+  /** The platform connectors the routes use (the server's; tests hand in theirs). */
+  connectors?: ConnectorFactory;
   close(): Promise<void>;
 }
 

@@ -18,6 +18,7 @@ import { upkeepChannels } from './engine/channels.js';
 import { completeGoogleConnect, completeMicrosoftConnect, disconnectConnection, refreshCalendars, setCalendarRole } from './engine/connect.js';
 import { googleOAuth, microsoftAuth, platformConnectors, requireGoogle, requireMicrosoft, signInvite, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
+import { createBookingLink } from './engine/booking.js';
 import { suggestForClient } from './engine/suggestions.js';
 import { tick } from './engine/worker.js';
 import { describeError, InvalidInput } from './errors.js';
@@ -339,6 +340,35 @@ const commands: Record<string, Command> = {
           if (result.suggestions.length === 0) io.stdout('  no free time within the horizon');
           for (const s of result.suggestions) io.stdout(`  ${when(s.start).toFormat('ccc d LLL HH:mm')}-${when(s.end).toFormat('HH:mm')}  ${s.reasons.join('; ') || '(free)'}`);
         }
+        return 0;
+      });
+    },
+  },
+  link: {
+    summary: 'a booking link for a client: signed, expiring, single use; opens the booking page',
+    usage: [
+      'sessionkeeper link --client ID [--type TYPE] [--json]',
+      '  Prints a link the client can book a session from (the practice\'s bookingLinkDays, default 14 days).',
+      '  The link carries no name or email: only a random id, the expiry and a signature. Needs',
+      '  SESSIONKEEPER_PUBLIC_URL to point at this server (otherwise the link is made for http://localhost:PORT).',
+    ].join('\n'),
+    async run(args, io) {
+      const { values } = parse(args, { client: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } });
+      const clientId = values['client'];
+      if (typeof clientId !== 'string' || !/^[0-9a-f-]{36}$/i.test(clientId)) throw new InvalidInput('link needs --client ID (a client id as `sessionkeeper status` or the add-ons show it)');
+      return withApp(io, 'sessionkeeper link', async (app) => {
+        const owner = await app.store.db.selectFrom('clients').select('therapist_id').where('id', '=', clientId).executeTakeFirst();
+        if (!owner) throw new InvalidInput(`no client ${clientId}`);
+        const made = await createBookingLink(app.store, {
+          therapistId: owner.therapist_id,
+          clientId,
+          now: app.store.now(),
+          publicUrl: app.config.publicUrl ?? `http://localhost:${app.config.port}`,
+          ...(typeof values['type'] === 'string' ? { typeId: values['type'] } : {}),
+        });
+        await audit(app.store.db, { at: app.store.now(), therapistId: owner.therapist_id, actor: 'operator', action: 'create', subjectType: 'booking_link', subjectId: made.id });
+        if (values['json']) io.stdout(JSON.stringify({ url: made.url, expiresAt: made.expiresAt.toISOString() }, null, 2));
+        else io.stdout(`${made.url}\n  valid until ${made.expiresAt.toISOString()}`);
         return 0;
       });
     },

@@ -208,11 +208,19 @@ const appointmentType = z.strictObject({
     .default(['in_person', 'telehealth']),
 });
 
+const modeList = z.array(z.enum(['in_person', 'telehealth'], { error: 'must be "in_person" or "telehealth"' })).min(1, 'must allow at least one of in_person, telehealth');
+
 const window = z
   .strictObject({
     days: z.array(weekday).min(1, 'must name at least one day'),
     start: timeOfDay,
     end: timeOfDay,
+    /** Only these modes in this window (an in-person morning, a telehealth-only late evening). Default: any. */
+    modes: modeList.optional(),
+    /** Only these appointment types (ids) in this window. Default: any. */
+    types: z.array(z.string().min(1)).min(1, 'must name at least one type, or be left out').optional(),
+    /** In-person sessions in this window are at this location (an id of `locations`). Default: the first location. */
+    location: z.string().min(1).optional(),
   })
   .refine((w) => minutesOfDay(w.start) < minutesOfDay(w.end), {
     error: 'must start before it ends (windows do not run past midnight)',
@@ -240,7 +248,8 @@ const clientTemplate = z
   .refine((t) => t.split('{client}').length === 2, { error: 'must contain {client} exactly once' })
   .refine((t) => t.replace('{client}', '').trim().length > 0, { error: 'must have some text besides {client}' });
 
-export const practiceSettingsSchema = z.strictObject({
+/** The settings' fields, without the checks across them (the practice file of `classify` extends it). */
+export const practiceSettingsFields = z.strictObject({
   timeZone: ianaZone.default('UTC'),
   /** The practice's own email domains: attendees on them are colleagues, never clients. */
   domains: z.array(domain).default([]),
@@ -357,6 +366,19 @@ export const practiceSettingsSchema = z.strictObject({
   outlookCategory: z.string().trim().min(1, 'must not be empty').max(255, 'must be at most 255 characters').nullable().default(null),
   /** The name of the therapist's follow-up list in Google Tasks or Microsoft To Do (found again, or made). */
   followUpList: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters').default('Client follow-ups'),
+  /** Where in-person sessions take place: the first is the default; a window may name another. */
+  locations: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'must be a short lower-case id such as "downtown"'),
+        name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
+        /** What the invite's location field says (the address). */
+        address: z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters'),
+      }),
+    )
+    .default([]),
+  /** How many days a booking link stays valid. */
+  bookingLinkDays: z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(60, 'must be at most 60 days').default(14),
   /** A session that ended without a cancellation or a no-show mark counts as attended (marked "presumed"). */
   presumeAttended: z.boolean().default(true),
   /** A regular client "goes quiet" after this many times their usual interval, and at least minDays. */
@@ -366,6 +388,20 @@ export const practiceSettingsSchema = z.strictObject({
       minDays: z.number().int().min(1).max(365).default(21),
     })
     .default({ factor: 2, minDays: 21 }),
+});
+
+/** A practice's settings, with the checks across fields. */
+export const practiceSettingsSchema = practiceSettingsFields.superRefine((s, ctx) => {
+    // A window may only name types and locations the practice has.
+    const types = new Set(s.appointmentTypes.map((t) => t.id));
+    const places = new Set(s.locations.map((l) => l.id));
+    for (const list of ['regularHours', 'flexibleWindows'] as const) {
+      s[list].forEach((w, i) => {
+        for (const t of w.types ?? []) if (!types.has(t)) ctx.addIssue({ code: 'custom', path: [list, i, 'types'], message: `names the type "${t}", which the practice does not have (it has ${[...types].join(', ')})` });
+        if (w.location !== undefined && !places.has(w.location)) ctx.addIssue({ code: 'custom', path: [list, i, 'location'], message: `names the location "${w.location}", which is not in locations` });
+        if (w.location !== undefined && w.modes && !w.modes.includes('in_person')) ctx.addIssue({ code: 'custom', path: [list, i, 'location'], message: 'a location is for in-person sessions, but this window offers none' });
+      });
+    }
 });
 
 export type PracticeSettings = z.output<typeof practiceSettingsSchema>;

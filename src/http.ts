@@ -4,6 +4,7 @@ import type { HttpFunction, Request, Response } from '@google-cloud/functions-fr
 import type { App } from './app.js';
 import { googleCallback, googleStart } from './surfaces/oauth/google.js';
 import { microsoftCallback, microsoftStart } from './surfaces/oauth/microsoft.js';
+import { bookingGet, bookingPost } from './surfaces/booking/route.js';
 import { tickRoute } from './surfaces/tick/route.js';
 import { googleWebhook } from './surfaces/webhooks/google.js';
 import { microsoftLifecycle, microsoftWebhook } from './surfaces/webhooks/microsoft.js';
@@ -12,7 +13,7 @@ export const FUNCTION_NAME = 'sessionkeeper';
 
 export type Route = (req: Request, res: Response, app: App) => Promise<void> | void;
 
-/** The routes of the product, by "METHOD /path". */
+/** The routes of the product, by "METHOD /path"; "METHOD /prefix/*" takes every path under the prefix. */
 export function routes(): Map<string, Route> {
   return new Map<string, Route>([
     ['GET /healthz', healthz],
@@ -25,6 +26,9 @@ export function routes(): Map<string, Route> {
     ['GET /oauth/google/callback', googleCallback],
     ['GET /oauth/microsoft/start', microsoftStart],
     ['GET /oauth/microsoft/callback', microsoftCallback],
+    ['GET /book/*', bookingGet],
+    ['HEAD /book/*', bookingGet],
+    ['POST /book/*', bookingPost],
   ]);
 }
 
@@ -33,12 +37,18 @@ async function healthz(_req: Request, res: Response, app: App): Promise<void> {
   res.status(database.ok ? 200 : 503).json({ status: database.ok ? 'ok' : 'unavailable', database });
 }
 
+/** "/book/abc/ics" → "/book/*": the key a prefix route is registered under. */
+function prefixOf(path: string): string {
+  const second = path.indexOf('/', 1);
+  return second > 0 ? `${path.slice(0, second)}/*` : path;
+}
+
 export function createHandler(app: App, table = routes()): HttpFunction {
   return async (req, res) => {
     const path = (req.path || '/').replace(/\/+$/, '') || '/';
-    const route = table.get(`${req.method} ${path}`);
+    const route = table.get(`${req.method} ${path}`) ?? table.get(`${req.method} ${prefixOf(path)}`);
     if (!route) {
-      const allowed = [...table.keys()].filter((k) => k.endsWith(` ${path}`)).map((k) => k.split(' ')[0]);
+      const allowed = [...table.keys()].filter((k) => k.endsWith(` ${path}`) || k.endsWith(` ${prefixOf(path)}`)).map((k) => k.split(' ')[0]);
       if (allowed.length > 0) {
         res.set('Allow', allowed.join(', ')).status(405).json({ error: `method ${req.method} is not allowed on ${path}` });
       } else {

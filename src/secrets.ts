@@ -112,10 +112,30 @@ export class Keyring {
     return indexWith(this.current, value, purpose);
   }
 
+  /**
+   * A message authentication code (HMAC-SHA256, truncated to `bytes`) under the current key, for
+   * values handed out and checked when they come back (booking links).
+   */
+  mac(message: string, purpose: string, bytes = 16): Buffer {
+    return macWith(this.current, message, purpose).subarray(0, bytes);
+  }
+
+  /** Whether `mac` is this message's code under any configured key (a link made before a rotation still works). */
+  macMatches(message: string, purpose: string, mac: Buffer): boolean {
+    return [...this.#keys.values()].some((k) => {
+      const expected = macWith(k, message, purpose).subarray(0, mac.length);
+      return mac.length >= 16 && crypto.timingSafeEqual(expected, mac);
+    });
+  }
+
   /** The hashes of a value under every configured key: matches rows not yet moved by rotate-key. */
   blindIndexCandidates(value: string, purpose: string): string[] {
     return [...this.#keys.values()].map((k) => indexWith(k, value, purpose));
   }
+}
+
+function macWith(key: SecretKey, message: string, purpose: string): Buffer {
+  return crypto.createHmac('sha256', key.indexKey).update('mac\0').update(purpose).update('\0').update(message).digest();
 }
 
 function indexWith(key: SecretKey, value: string, purpose: string): string {

@@ -21,8 +21,9 @@ export async function startServer(opts: { env?: NodeJS.ProcessEnv; command?: str
   const app = await openApp({ env: opts.env ?? process.env, command: opts.command ?? 'sessionkeeper serve' });
   // The always-on mode: the engine runs here, in-process (a scale-to-zero deployment sets
   // SESSIONKEEPER_WORKER=off and has a scheduler call POST /tick instead).
+  app.connectors = platformConnectors(app.config, app.store);
   const worker = new EngineWorker(
-    { store: app.store, connectors: platformConnectors(app.config, app.store), log: app.log, clock: app.clock, publicUrl: app.config.publicUrl },
+    { store: app.store, connectors: app.connectors, log: app.log, clock: app.clock, publicUrl: app.config.publicUrl },
     app.config.workerIntervalMs,
   );
   if (app.config.workerEnabled) app.kick = () => worker.kick();

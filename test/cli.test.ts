@@ -56,15 +56,22 @@ describe('sessionkeeper', () => {
     expect(await run(['suggest', '--client', id], env)).toMatchObject({ code: 2, err: expect.stringContaining(`no client ${id}`) });
   });
 
+  test('link: refused without a client, or for one that does not exist', async () => {
+    const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'link') };
+    expect(await run(['link'], env)).toMatchObject({ code: 2, err: expect.stringContaining('link needs --client ID') });
+    const id = '00000000-0000-4000-8000-000000000000';
+    expect(await run(['link', '--client', id], env)).toMatchObject({ code: 2, err: expect.stringContaining(`no client ${id}`) });
+  });
+
   test('migrate and status on a new folder', async () => {
     const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'status') };
     const migrated = await run(['migrate'], env);
-    expect(migrated).toMatchObject({ code: 0, out: 'applied 0001_initial, 0002_engine, 0003_actions; 3 migrations in place' });
+    expect(migrated).toMatchObject({ code: 0, out: 'applied 0001_initial, 0002_engine, 0003_actions, 0004_booking; 4 migrations in place' });
     expect(migrated.err).toContain('created a new encryption key');
-    expect((await run(['migrate'], env)).out).toBe('up to date: 3 migrations in place');
+    expect((await run(['migrate'], env)).out).toBe('up to date: 4 migrations in place');
     const status = await run(['status', '--json'], env);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.out)).toMatchObject({ database: { backend: 'pglite' }, migrations: ['0001_initial', '0002_engine', '0003_actions'], connections: {}, actions: {}, pendingSyncs: 0 });
+    expect(JSON.parse(status.out)).toMatchObject({ database: { backend: 'pglite' }, migrations: ['0001_initial', '0002_engine', '0003_actions', '0004_booking'], connections: {}, actions: {}, pendingSyncs: 0 });
   });
 
   test('rotate-key with the key in the data folder: a new key, every secret moved, the old key file gone', async () => {

@@ -111,6 +111,27 @@ describe('practice settings', () => {
     );
   });
 
+  test('a window may name only types and locations the practice has, and a location only where in person is offered', () => {
+    const issues = issuesOf(() =>
+      parsePracticeSettings({
+        locations: [{ id: 'north', name: 'North clinic', address: '9 North Rd' }],
+        regularHours: [{ days: ['mon'], start: '09:00', end: '17:00', types: ['massage'] }],
+        flexibleWindows: [
+          { days: ['sat'], start: '09:00', end: '12:00', location: 'south' },
+          { days: ['sun'], start: '09:00', end: '12:00', modes: ['telehealth'], location: 'north' },
+        ],
+      }),
+    );
+    expect(issues).toEqual([
+      { path: 'regularHours[0].types', message: 'names the type "massage", which the practice does not have (it has intake, individual, couples)' },
+      { path: 'flexibleWindows[0].location', message: 'names the location "south", which is not in locations' },
+      { path: 'flexibleWindows[1].location', message: 'a location is for in-person sessions, but this window offers none' },
+    ]);
+    const ok = parsePracticeSettings({ locations: [{ id: 'north', name: 'North clinic', address: '9 North Rd' }], flexibleWindows: [{ days: ['sat'], start: '09:00', end: '12:00', modes: ['in_person'], types: ['individual'], location: 'north' }] });
+    expect(ok.flexibleWindows[0]).toEqual({ days: ['sat'], start: '09:00', end: '12:00', modes: ['in_person'], types: ['individual'], location: 'north' });
+    expect(ok.bookingLinkDays).toBe(14);
+  });
+
   test('the error reads as a list a person can fix', () => {
     try {
       parsePracticeSettings({ lateCancelHours: -1 });

@@ -20,7 +20,7 @@ describe('routes', () => {
     const base = `http://127.0.0.1:${running.port}`;
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', database: { ok: true, backend: 'pglite', migrations: 3 } });
+    expect(await health.json()).toMatchObject({ status: 'ok', database: { ok: true, backend: 'pglite', migrations: 4 } });
 
     const missing = await fetch(`${base}/nope`);
     expect(missing.status).toBe(404);
@@ -29,6 +29,18 @@ describe('routes', () => {
     const wrong = await fetch(`${base}/healthz`, { method: 'POST' });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('GET, HEAD');
+
+    // A booking link that is not one: a page a client can read, sent as a bearer token's page is.
+    const bogus = await fetch(`${base}/book/not-a-real-link`);
+    expect(bogus.status).toBe(404);
+    expect(bogus.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(bogus.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(bogus.headers.get('cache-control')).toBe('no-store');
+    expect(bogus.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'nonce-/);
+    expect(await bogus.text()).toContain('<h1>This link is not valid</h1>');
+    const put = await fetch(`${base}/book/anything`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
   });
 
   test('when the database fails, /healthz says so with 503', async () => {

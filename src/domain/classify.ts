@@ -3,7 +3,7 @@
 // What `sessionkeeper classify` prints. Pure: the clock is the `now` given.
 import { z } from 'zod';
 import { parseCalendarItem, type CalendarItem, type ItemError } from '../../connectors/types.js';
-import { ianaZone, parseOrThrow, practiceSettingsSchema, type PracticeSettings } from '../config.js';
+import { ianaZone, parseOrThrow, practiceSettingsFields, type PracticeSettings } from '../config.js';
 import { normaliseEmail, normaliseName } from './identity.js';
 import { clientFigures, practiceFigures, type ClientFigures, type PracticeFigures } from './figures.js';
 import { applyRound, createLedger, presumeUntil, type AppointmentState, type LedgerContext, type Transition } from './lifecycle.js';
@@ -13,7 +13,7 @@ import { compileRules, type CalendarInfo } from './rules.js';
 const instant = z.string().refine((s) => !Number.isNaN(Date.parse(s)) && /T.*(Z|[+-]\d{2}:\d{2})$/.test(s), 'must be an RFC 3339 instant with an offset');
 
 /** The practice file of `classify`: the practice's settings, plus its calendars and the therapist's links. */
-export const practiceFileSchema = practiceSettingsSchema.extend({
+export const practiceFileSchema = practiceSettingsFields.extend({
   calendars: z
     .array(
       z.strictObject({

@@ -17,6 +17,10 @@ export interface WeeklyWindow {
   kind: 'regular' | 'flexible';
   /** The modes offered in it (default: any). */
   modes?: readonly Mode[];
+  /** The appointment types (ids) offered in it (default: any). */
+  types?: readonly string[];
+  /** Where its in-person sessions are (a location id; default: none named). */
+  location?: string;
 }
 
 /** A dated change: the day closed (a holiday), or an extra window that day (a late Thursday). */
@@ -53,6 +57,8 @@ export interface Slot {
   end: number;
   window: 'regular' | 'flexible';
   modes: readonly Mode[];
+  /** The location its window names for in-person sessions, else null (the practice's default). */
+  location: string | null;
   /** The start on the therapist's wall clock. */
   local: { date: string; weekday: Weekday; time: string };
 }
@@ -100,23 +106,35 @@ function dayInfo(zone: string, firstDate: string, first: DateTime, d: number): D
 }
 
 /** The windows of one local day: weekly ones, unless the day is closed, plus its extra ones. */
-function windowsOn(a: Availability, date: string, wd: Weekday): { start: number; end: number; kind: 'regular' | 'flexible'; modes: readonly Mode[] }[] {
+interface DayWindow {
+  start: number;
+  end: number;
+  kind: 'regular' | 'flexible';
+  modes: readonly Mode[];
+  location: string | null;
+}
+
+/** The windows of one local day that offer this type: weekly ones, unless the day is closed, plus its extra ones. */
+function windowsOn(a: Availability, date: string, wd: Weekday, typeId: string | undefined): DayWindow[] {
   const exceptions = (a.exceptions ?? []).filter((e) => e.date === date);
   const all: Mode[] = ['in_person', 'telehealth'];
-  const out: { start: number; end: number; kind: 'regular' | 'flexible'; modes: readonly Mode[] }[] = [];
+  const out: DayWindow[] = [];
   if (!exceptions.some((e) => 'closed' in e)) {
-    for (const w of a.windows) if (w.days.includes(wd)) out.push({ start: minutesOfDay(w.start), end: minutesOfDay(w.end), kind: w.kind, modes: w.modes ?? all });
+    for (const w of a.windows) {
+      if (!w.days.includes(wd) || (typeId !== undefined && w.types && !w.types.includes(typeId))) continue;
+      out.push({ start: minutesOfDay(w.start), end: minutesOfDay(w.end), kind: w.kind, modes: w.modes ?? all, location: w.location ?? null });
+    }
   }
-  for (const e of exceptions) if (!('closed' in e)) out.push({ start: minutesOfDay(e.start), end: minutesOfDay(e.end), kind: e.kind, modes: e.modes ?? all });
+  for (const e of exceptions) if (!('closed' in e)) out.push({ start: minutesOfDay(e.start), end: minutesOfDay(e.end), kind: e.kind, modes: e.modes ?? all, location: null });
   return out;
 }
 
 /**
- * Every free slot of `minutes` for `mode` between now + notice and the horizon: inside a window that
+ * Every free slot of `minutes` for `mode` (and appointment type `typeId`) between now + notice and the horizon: inside a window that
  * offers the mode, clear of busy time by the buffer on both sides, and within the day's and the
  * evening's caps. In start order.
  */
-export function freeSlots(a: Availability, busy: readonly Busy[], input: { minutes: number; mode?: Mode; now: number }): Slot[] {
+export function freeSlots(a: Availability, busy: readonly Busy[], input: { minutes: number; mode?: Mode; typeId?: string; now: number }): Slot[] {
   const step = a.stepMinutes ?? 15;
   const buffer = a.bufferMinutes * 60_000;
   const earliest = input.now + a.minNoticeHours * 3_600_000;
@@ -149,7 +167,7 @@ export function freeSlots(a: Availability, busy: readonly Busy[], input: { minut
     const perDay = sessions.length;
     const perEvening = sessions.filter((b) => b.start >= eveningStart).length;
     const offered = new Set<number>();
-    for (const w of windowsOn(a, date, wd)) {
+    for (const w of windowsOn(a, date, wd, input.typeId)) {
       if (input.mode && !w.modes.includes(input.mode)) continue;
       for (let m = Math.ceil(w.start / step) * step; m + input.minutes <= w.end; m += step) {
         let start: number;
@@ -167,7 +185,7 @@ export function freeSlots(a: Availability, busy: readonly Busy[], input: { minut
         // Two windows of a day may overlap (a regular and an extra one): a start is offered once.
         if (offered.has(start)) continue;
         offered.add(start);
-        out.push({ start, end, window: w.kind, modes: input.mode ? [input.mode] : w.modes, local: { date, weekday: wd, time: hhmm(m) } });
+        out.push({ start, end, window: w.kind, modes: input.mode ? [input.mode] : w.modes, location: w.location, local: { date, weekday: wd, time: hhmm(m) } });
       }
     }
   }
@@ -212,7 +230,7 @@ export function habitOf(zone: string, habit: ClientHabit | undefined): { day: We
 export function suggest(
   a: Availability,
   busy: readonly Busy[],
-  input: { minutes: number; mode?: Mode; now: number; k: number; habit?: ClientHabit },
+  input: { minutes: number; mode?: Mode; typeId?: string; now: number; k: number; habit?: ClientHabit },
 ): Suggestion[] {
   const slots = freeSlots(a, busy, input);
   const habit = habitOf(a.zone, input.habit);

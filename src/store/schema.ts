@@ -208,6 +208,35 @@ export interface TasksTable {
   updated_at: Timestamp;
 }
 
+export interface BookingLinksTable {
+  id: Generated<string>;
+  therapist_id: string;
+  client_id: string;
+  fact_key: ColumnType<string, string | undefined, string>;
+  appointment_type: string | null;
+  expires_at: Timestamp;
+  created_at: Timestamp;
+}
+
+export type BookingMode = 'in_person' | 'telehealth';
+
+export interface BookingsTable {
+  id: Generated<string>;
+  therapist_id: string;
+  client_id: string;
+  link_id: string;
+  calendar_id: string;
+  appointment_type: string;
+  mode: BookingMode;
+  start_at: Timestamp;
+  end_at: Timestamp;
+  time_zone: string;
+  client_zone: string | null;
+  action_id: string;
+  fact_key: string;
+  created_at: Timestamp;
+}
+
 export interface LedgersTable {
   therapist_id: string;
   state: string;
@@ -284,6 +313,8 @@ export interface Database {
   client_signals: ClientSignalsTable;
   task_lists: TaskListsTable;
   tasks: TasksTable;
+  booking_links: BookingLinksTable;
+  bookings: BookingsTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

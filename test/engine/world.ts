@@ -42,6 +42,8 @@ export interface World {
   emu: Emu;
   driver: Driver;
   proxy: Proxy;
+  /** Our HTTP router (webhooks, booking pages), straight, and the app behind it. */
+  router: { url: string; app: App };
   /** Tag writes that took effect at the platform, per event path. */
   tagWrites(): Map<string, number>;
   /**
@@ -122,13 +124,13 @@ class Proxy {
   }
 }
 
-async function routerFor(config: Config, store: Store, clock: ManualClock): Promise<{ url: string; close(): Promise<void> }> {
-  const app: App = { config, clock, log: silentLogger, store, opened: undefined as never, close: async () => undefined };
+async function routerFor(config: Config, store: Store, clock: ManualClock, connectors: ConnectorFactory): Promise<{ url: string; app: App; close(): Promise<void> }> {
+  const app: App = { config, clock, log: silentLogger, store, connectors, opened: undefined as never, close: async () => undefined };
   const name = `sessionkeeper-world-${++served}`;
   registerFunction(name, createHandler(app));
   const server: http.Server = getTestServer(name);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, app, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /**
@@ -161,7 +163,7 @@ export async function googleWorld(opts: WorldOptions): Promise<World> {
   const platform = { sleep: async () => undefined, timeoutMs: 3000 };
   const stores = [store, ...(opts.engines === 2 ? [await opts.stores.another(store)] : [])];
   const factories = stores.map((s) => platformConnectors(config, s, platform));
-  const router = await routerFor(config, store, clock);
+  const router = await routerFor(config, store, clock, factories[0]!);
   routerUrl = router.url;
   const calendarIds: string[] = [];
   const connect = async (n: number, scopes: readonly string[] = GOOGLE_SCOPES) => {
@@ -188,7 +190,7 @@ export async function graphWorld(opts: WorldOptions): Promise<World> {
   const platform: PlatformOptions = { sleep: async () => undefined, timeoutMs: 3000, microsoft: { networkClient: msalNetworkClient(emu) as never, transport: graphRedirect(emu), maxRetries: 0 } };
   const stores = [store, ...(opts.engines === 2 ? [await opts.stores.another(store)] : [])];
   const factories = stores.map((s) => platformConnectors(config, s, platform));
-  const router = await routerFor(config, store, clock);
+  const router = await routerFor(config, store, clock, factories[0]!);
   routerUrl = router.url;
   const users: { oid: string; upn: string }[] = [];
   const connect = async (n: number, scopes: readonly string[] = MICROSOFT_SCOPES) => {
@@ -214,7 +216,7 @@ function finishWorld(
   emu: Emu,
   driver: Driver,
   proxy: Proxy,
-  router: { close(): Promise<void> },
+  router: { url: string; app: App; close(): Promise<void> },
   eventPath: RegExp,
   connect: World['connect'],
 ): World {
@@ -227,6 +229,7 @@ function finishWorld(
     emu,
     driver,
     proxy,
+    router: { url: router.url, app: router.app },
     tagWrites: () => effectiveWrites(emu.requests, eventPath),
     connect,
     async close() {

@@ -67,6 +67,20 @@ describe('free slots', () => {
     expect(freeSlots(a, [], { minutes: 50, now, mode: 'in_person' })).toEqual([]);
     expect(freeSlots(a, [], { minutes: 50, now, mode: 'telehealth' }).length).toBeGreaterThan(0);
   });
+
+  test('a window for some types only, and one at a named location', () => {
+    const a = evenings(NY, {
+      windows: [
+        { days: ['mon'], start: '17:00', end: '21:00', kind: 'flexible', types: ['individual'] },
+        { days: ['sat'], start: '09:00', end: '12:00', kind: 'flexible', modes: ['in_person'], location: 'north' },
+      ],
+    });
+    const intake = freeSlots(a, [], { minutes: 60, typeId: 'intake', now });
+    expect(intake.some((s) => local(s.start).startsWith('Mon'))).toBe(false);
+    expect(intake.filter((s) => local(s.start).startsWith('Sat'))[0]).toMatchObject({ location: 'north', modes: ['in_person'] });
+    const individual = freeSlots(a, [], { minutes: 50, typeId: 'individual', now });
+    expect(individual.filter((s) => local(s.start).startsWith('Mon 2026-03-09'))[0]).toMatchObject({ location: null, modes: ['in_person', 'telehealth'] });
+  });
 });
 
 describe('wall-clock times across DST and odd offsets', () => {

@@ -12,7 +12,7 @@ import type { Database } from '../../src/store/schema.js';
 import { forEachBackend, openTestStore } from '../helpers/db.js';
 
 const expectedTables = [
-  'actions', 'appointment_transitions', 'appointments', 'audit_log', 'calendars', 'client_identities', 'client_signals',
+  'actions', 'appointment_transitions', 'appointments', 'audit_log', 'booking_links', 'bookings', 'calendars', 'client_identities', 'client_signals',
   'clients', 'connections', 'event_snapshots', 'key_canaries', 'ledgers', 'practices', 'push_channels', 'schema_migrations',
   'sync_requests', 'task_lists', 'tasks', 'therapist_identities', 'therapists',
 ];
@@ -28,6 +28,7 @@ forEachBackend('migrations', (t) => {
     expect(columns['appointments']).toEqual(expect.arrayContaining(['ledger_key', 'client_id', 'state']));
     expect(columns['clients']).toEqual(expect.arrayContaining(['ledger_key', 'ledger_key_hash']));
     expect(columns['actions']).toEqual(expect.arrayContaining(['fact_key']));
+    expect(columns['bookings']).toEqual(expect.arrayContaining(['link_id', 'action_id', 'start_at', 'end_at', 'fact_key']));
   });
 
   test('a second run applies nothing', async () => {
