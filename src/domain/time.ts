@@ -44,3 +44,9 @@ export function eventTimeText(t: EventTime | null): string | null {
   if (!t) return null;
   return t.kind === 'instant' ? isoInstant(Date.parse(t.at)) : t.kind === 'date' ? t.date : t.local;
 }
+
+/** A zone as a person reads it: "New York time" for America/New_York; UTC as is. */
+export function zoneLabel(zone: string): string {
+  if (zone === 'UTC' || zone === 'Etc/UTC') return 'UTC';
+  return `${zone.split('/').pop()!.replace(/_/g, ' ')} time`;
+}

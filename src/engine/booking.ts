@@ -13,9 +13,9 @@ import type { Keyring } from '../secrets.js';
 import { enqueueAction } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { therapistSettings } from '../store/practices.js';
-import { sealContext } from '../store/keys.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { clientContact } from './contacts.js';
 import { plannedAction } from './outbox.js';
 import type { ConnectorFactory } from './platforms.js';
 import { clientAppointmentType, suggestForClient, therapistSchedule, typeSlots, type AppointmentType } from './suggestions.js';
@@ -23,9 +23,6 @@ import { EVENT_CREATE, type EventCreatePayload } from './writes.js';
 
 const LINK_PURPOSE = 'booking-link-v1';
 const TOKEN_VERSION = 1;
-const CLIENT_NAME = sealContext('clients', 'display_name');
-const IDENTITY = sealContext('client_identities', 'value');
-const CLIENT_KEY = sealContext('clients', 'ledger_key');
 /** How long the platform's free/busy may take before we go on with what the store knows. */
 const FREE_BUSY_TIMEOUT_MS = 5_000;
 /** The booking page's suggestions (the issue: 8 for the page). */
@@ -90,28 +87,6 @@ function decodeToken(token: string): { id: string; exp: number; mac: Buffer } | 
   const hex = buf.subarray(1, 17).toString('hex');
   const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   return { id, exp: buf.readUInt32BE(17), mac: buf.subarray(21) };
-}
-
-/**
- * The client as the practice knows them: their name, every email we know (their identities, and the
- * addresses in their ledger key: "email:a@x.com", a couple "email:a@x.com+b@y.com"; normalised
- * emails carry no +tag, so the plus only joins), and their zone. No email: they could not be invited.
- */
-async function clientContact(db: Kysely<Database>, keyring: Keyring, therapistId: string, clientId: string): Promise<{ name: string; emails: string[]; zone: string | null }> {
-  const client = await db.selectFrom('clients').select(['display_name', 'time_zone', 'ledger_key']).where('id', '=', clientId).where('therapist_id', '=', therapistId).executeTakeFirstOrThrow();
-  const identities = await db
-    .selectFrom('client_identities')
-    .select('value')
-    .where('client_id', '=', clientId)
-    .where('therapist_id', '=', therapistId)
-    .where('kind', '=', 'email')
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
-  const emails = new Set(identities.map((r) => keyring.decrypt(r.value, IDENTITY)));
-  const key = client.ledger_key ? keyring.decrypt(client.ledger_key, CLIENT_KEY) : '';
-  if (key.startsWith('email:')) for (const e of key.slice('email:'.length).split('+')) if (e.includes('@')) emails.add(e);
-  return { name: client.display_name ? keyring.decrypt(client.display_name, CLIENT_NAME) : '', emails: [...emails], zone: client.time_zone };
 }
 
 /**

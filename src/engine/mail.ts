@@ -3,7 +3,9 @@
 // a crash inside the call, a 5xx or a lost answer make the action `unknown`, for the operator.
 import { z } from 'zod';
 import { RetryAfter } from '../../connectors/errors.js';
-import { connectionOf, OutcomeUnknown, type ActionPlugin, type ActionResult } from './outbox.js';
+import type { OutgoingMail } from '../../connectors/port.js';
+import { connectionOf, OutcomeUnknown, type ActionPlugin, type ActionResult, type ActionRun } from './outbox.js';
+import type { ConnectionRow } from './platforms.js';
 
 export const MAIL_SEND = 'mail.send';
 
@@ -40,22 +42,29 @@ export const mailSendPlugin: ActionPlugin<z.output<typeof mailSchema>> = {
     if (!run.action.connection_id) return { status: 'cancelled', reason: 'no mailbox to send from' };
     const conn = await connectionOf(run);
     if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
-    const connector = await run.connectors.mailConnector(conn);
-    try {
-      const sent = await connector.send({
-        to: p.to,
-        ...(p.replyTo ? { replyTo: p.replyTo } : {}),
-        subject: p.subject,
-        text: p.text,
-        html: p.html,
-        attachments: p.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.base64 ? Buffer.from(a.content, 'base64') : a.content })),
-      });
-      return { status: 'done', externalRef: sent.messageId, outcome: { sent: true } };
-    } catch (err) {
-      // Refused before anything was sent (429, a rate limit): safe to try again later. Anything else
-      // transient may have sent it.
-      if (err instanceof RetryAfter && !err.refused) throw new OutcomeUnknown(`the send may or may not have gone out (${err.message})`);
-      throw err;
-    }
+    const sent = await sendAtMostOnce(run, conn, {
+      to: p.to,
+      ...(p.replyTo ? { replyTo: p.replyTo } : {}),
+      subject: p.subject,
+      text: p.text,
+      html: p.html,
+      attachments: p.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.base64 ? Buffer.from(a.content, 'base64') : a.content })),
+    });
+    return { status: 'done', externalRef: sent.messageId, outcome: { sent: true } };
   },
 };
+
+/**
+ * Sends one message from the connection's mailbox, at most once: refused before anything was sent (a
+ * 429, a rate limit) is safe to try again later and is thrown as it came; anything else transient may
+ * have sent it and becomes OutcomeUnknown (the action is `unknown`, never resent).
+ */
+export async function sendAtMostOnce(run: Pick<ActionRun, 'connectors'>, conn: ConnectionRow, mail: OutgoingMail): Promise<{ messageId: string | null }> {
+  const connector = await run.connectors.mailConnector(conn);
+  try {
+    return await connector.send(mail);
+  } catch (err) {
+    if (err instanceof RetryAfter && !err.refused) throw new OutcomeUnknown(`the send may or may not have gone out (${err.message})`);
+    throw err;
+  }
+}

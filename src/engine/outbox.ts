@@ -38,6 +38,8 @@ export interface ActionRun {
   action: ClaimedAction;
   /** The last attempt died inside its call (its lease ran out): check before doing it again. */
   recovering: boolean;
+  /** This server's public address (links in what we send), when it has one. */
+  publicUrl?: string | undefined;
 }
 
 /** Whether an earlier attempt may have made its change: then the plug-in checks before writing. */
@@ -91,6 +93,8 @@ export interface OutboxDeps {
   random?: () => number;
   /** Asked between actions: the process is shutting down, leave the rest for later. */
   stopping?: () => boolean;
+  /** This server's public address, for links in what actions send. */
+  publicUrl?: string | undefined;
 }
 
 const LEASE_MS = 5 * 60_000;
@@ -247,7 +251,7 @@ async function runOne(deps: OutboxDeps, plugin: ActionPlugin, claimed: ClaimedAc
   // From here on, `attempts` counts this one.
   action = { ...action, attempts: action.attempts + 1 };
   try {
-    const result = await plugin.run(parsed.data, { store, connectors: deps.connectors, log, now, action, recovering });
+    const result = await plugin.run(parsed.data, { store, connectors: deps.connectors, log, now, action, recovering, publicUrl: deps.publicUrl });
     if (result.status === 'done') {
       if (await completeAction(db, { ...ids, now: store.now(), externalRef: result.externalRef ?? null, outcome: result.outcome })) report.done++;
       else log.warn(where, 'done, but another worker had taken the action over (its lease ran out): it will check before doing it again');

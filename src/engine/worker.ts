@@ -159,7 +159,7 @@ export async function runDueWork(deps: WorkerDeps, workerId: string, stopping: (
     synced += n.claimed;
     if (n.claimed === 0) break;
   }
-  const outbox = { store: deps.store, connectors: deps.connectors, log: deps.log, plugins: deps.plugins ?? defaultPlugins, stopping };
+  const outbox = { store: deps.store, connectors: deps.connectors, log: deps.log, plugins: deps.plugins ?? defaultPlugins, stopping, publicUrl: deps.publicUrl };
   const presumed = stopping() ? 0 : await presumeDue(deps);
   const dueRecorded = stopping() ? 0 : await recordDueWork(outbox);
   // The therapist's own changes to tasks are looked at before actions run, so an update never goes

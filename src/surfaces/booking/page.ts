@@ -3,16 +3,11 @@
 // shows the times in the browser's own zone and follows a booking until its invitation is out.
 // Nothing here names a diagnosis, and the therapist's other sessions never show (only "evening").
 import { DateTime } from 'luxon';
+import { zoneLabel } from '../../domain/time.js';
 import type { BookingPage, BookingView } from '../../engine/booking.js';
 import type { Mode } from '../../scheduling/slots.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-/** "New York time" for America/New_York; UTC as is. */
-export function zoneLabel(zone: string): string {
-  if (zone === 'UTC' || zone === 'Etc/UTC') return 'UTC';
-  return `${zone.split('/').pop()!.replace(/_/g, ' ')} time`;
-}
 
 const dayText = (ms: number, zone: string) => DateTime.fromMillis(ms, { zone, locale: 'en' }).toFormat('cccc d LLLL');
 const timeText = (ms: number, zone: string) => DateTime.fromMillis(ms, { zone, locale: 'en' }).toFormat('h:mm a');

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { App } from '../../app.js';
 import { bookingPage, bookSlot, openLink, type BookingLink, type BookingView, type OpenedLink } from '../../engine/booking.js';
 import { platformConnectors } from '../../engine/platforms.js';
-import { icsFile } from './ics.js';
+import { icsFile } from '../../engine/ics.js';
 import { chooserPage, confirmationPage, messagePage } from './page.js';
 
 /** How long a booking waits for its event before answering (the page then follows it by itself). */

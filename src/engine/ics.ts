@@ -1,6 +1,6 @@
-// The confirmation's "add to calendar" file: one VEVENT (RFC 5545), times in UTC, text escaped and
-// lines folded at 75 octets as the RFC requires (3.1, 3.3.11). METHOD:PUBLISH: a copy for the
-// client's own calendar, not a second invitation (the therapist's invite is the one that answers).
+// An "add to calendar" file (the booking's confirmation, a reminder's attachment): one VEVENT (RFC 5545),
+// times in UTC, text escaped and lines folded at 75 octets as the RFC requires (3.1, 3.3.11). METHOD:PUBLISH:
+// a copy for the client's own calendar, not a second invitation (the therapist's invite is the one that answers).
 import { DateTime } from 'luxon';
 
 export interface IcsEvent {
