@@ -7,7 +7,7 @@ import { DateTime } from 'luxon';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { sql } from 'kysely';
 import { openApp, type App } from './app.js';
-import { loadConfig } from './config.js';
+import { loadConfig, parsePracticeSettings, type PracticeSettings } from './config.js';
 import { classify } from './domain/classify.js';
 import { consentUrl } from '../connectors/google/oauth.js';
 import { normaliseGoogleEvent } from '../connectors/google/normalise.js';
@@ -19,12 +19,14 @@ import { completeGoogleConnect, completeMicrosoftConnect, disconnectConnection, 
 import { googleOAuth, microsoftAuth, platformConnectors, requireGoogle, requireMicrosoft, signInvite, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
 import { createBookingLink } from './engine/booking.js';
+import { reminderValues, renderTemplate } from './engine/reminders.js';
 import { suggestForClient } from './engine/suggestions.js';
 import { tick } from './engine/worker.js';
 import { describeError, InvalidInput } from './errors.js';
 import { createLogger } from './log.js';
 import { generateKey, loadKeyring, pruneFolderKeys, setFolderCurrent, writeFolderKey } from './secrets.js';
 import { audit } from './store/audit.js';
+import { getPracticeSettings, updatePracticeSettings } from './store/practices.js';
 import { rotateKeys } from './store/keys.js';
 import { appliedMigrations } from './store/migrate.js';
 import { safeUrl } from './store/store.js';
@@ -373,6 +375,64 @@ const commands: Record<string, Command> = {
       });
     },
   },
+  settings: {
+    summary: "print the practice's settings, or check and save new ones from a file",
+    usage: [
+      'sessionkeeper settings [--practice ID] [--set practice.json]',
+      '  Without --set: prints the settings (JSON). With --set: the file is checked as a whole (every wrong field',
+      '  named, placeholders of the reminder email included) and saved only when all of it is right. --practice',
+      '  picks one when the database holds several.',
+    ].join('\n'),
+    async run(args, io) {
+      const { values } = parse(args, { practice: { type: 'string' }, set: { type: 'string' } });
+      return withApp(io, 'sessionkeeper settings', async (app) => {
+        const practiceId = await pickPractice(app, values['practice']);
+        if (typeof values['set'] === 'string') {
+          const saved = await updatePracticeSettings(app.store.db, { practiceId, settings: readJson(values['set'], 'the settings file'), actor: 'operator', therapistId: null, now: app.store.now() });
+          io.stdout(JSON.stringify(saved, null, 2));
+          io.stderr('settings saved');
+        } else {
+          io.stdout(JSON.stringify(await getPracticeSettings(app.store.db, practiceId), null, 2));
+        }
+        return 0;
+      });
+    },
+  },
+  'reminder-preview': {
+    summary: "the reminder email a client would get, rendered from the practice's template with example values",
+    usage: [
+      'sessionkeeper reminder-preview [--settings practice.json] [--practice ID]',
+      '  Renders the subject and text of the reminder email (reminderEmail in the settings) for an example',
+      '  session, so a practice can read what its clients will get. --settings renders a file before it is',
+      '  saved (no database needed); otherwise the stored settings.',
+    ].join('\n'),
+    async run(args, io) {
+      const { values } = parse(args, { settings: { type: 'string' }, practice: { type: 'string' } });
+      const render = (settings: PracticeSettings, practiceName: string, therapistName: string) => {
+        const zone = settings.timeZone;
+        const start = DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 18, minute: 0, second: 0, millisecond: 0 });
+        const values = reminderValues({
+          clientName: 'Sam Example',
+          therapistName,
+          practiceName,
+          typeName: settings.appointmentTypes[1]?.name ?? settings.appointmentTypes[0]!.name,
+          startMs: start.toMillis(),
+          zone,
+          location: settings.locations[0]?.address ?? null,
+          meetingUrl: null,
+          link: 'https://sessionkeeper.example/book/EXAMPLE-LINK',
+        });
+        io.stdout(`Subject: ${renderTemplate(settings.reminderEmail.subject, values)}\n\n${renderTemplate(settings.reminderEmail.text, values)}`);
+        return 0;
+      };
+      if (typeof values['settings'] === 'string') return render(parsePracticeSettings(readJson(values['settings'], 'the settings file')), 'Your practice', 'Your therapist');
+      return withApp(io, 'sessionkeeper reminder-preview', async (app) => {
+        const practiceId = await pickPractice(app, values['practice']);
+        const practice = await app.store.db.selectFrom('practices').select('name').where('id', '=', practiceId).executeTakeFirstOrThrow();
+        return render(await getPracticeSettings(app.store.db, practiceId), practice.name, 'Your therapist');
+      });
+    },
+  },
   tick: {
     summary: 'run all due work once: syncs, facts, presumed attendance, due actions (for a scheduler)',
     usage: [
@@ -623,6 +683,18 @@ function waitForCallback(redirect: URL, listen: { host: string; port: number }, 
 
 function noArgs(command: string, args: string[]): void {
   if (args.length > 0) throw new InvalidInput(`${command} takes no arguments (got ${args.join(' ')})`);
+}
+
+/** The practice a command is about: the one given, or the only one in the database. */
+async function pickPractice(app: App, given: string | boolean | undefined): Promise<string> {
+  const practices = await app.store.db.selectFrom('practices').select(['id', 'name']).orderBy('created_at').execute();
+  if (typeof given === 'string') {
+    if (!practices.some((p) => p.id === given)) throw new InvalidInput(`no practice ${given}`);
+    return given;
+  }
+  if (practices.length === 0) throw new InvalidInput('no practice yet: connect a calendar first (`sessionkeeper connect google`)');
+  if (practices.length > 1) throw new InvalidInput(`several practices: name one with --practice (${practices.map((p) => `${p.id} ${p.name}`).join('; ')})`);
+  return practices[0]!.id;
 }
 
 async function withApp(io: Io, command: string, fn: (app: App) => Promise<number>): Promise<number> {

@@ -248,6 +248,37 @@ const clientTemplate = z
   .refine((t) => t.split('{client}').length === 2, { error: 'must contain {client} exactly once' })
   .refine((t) => t.replace('{client}', '').trim().length > 0, { error: 'must have some text besides {client}' });
 
+/** What a reminder's subject and text may name: each is filled in for the session it is about. */
+export const REMINDER_PLACEHOLDERS = ['client', 'therapist', 'practice', 'date', 'time', 'zone', 'place', 'link', 'type'] as const;
+
+const DEFAULT_REMINDER = {
+  subject: 'Reminder: your appointment with {therapist} on {date}',
+  text: [
+    'Hello {client},',
+    '',
+    'This is a reminder of your appointment with {therapist} on {date} at {time} ({zone}).',
+    '{place}',
+    '',
+    "Can't make it? Choose another time: {link}",
+    '',
+    '{practice}',
+  ].join('\n'),
+};
+
+/** A template whose placeholders are all known ones; the error names the unknown and lists the rest. */
+function reminderTemplate(max: number) {
+  return z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .superRefine((t, ctx) => {
+      for (const m of t.matchAll(/\{([^{}]*)\}/g)) {
+        if (!(REMINDER_PLACEHOLDERS as readonly string[]).includes(m[1]!)) ctx.addIssue({ code: 'custom', message: `has an unknown placeholder {${m[1]}}: use ${REMINDER_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}` });
+      }
+    });
+}
+
 /** The settings' fields, without the checks across them (the practice file of `classify` extends it). */
 export const practiceSettingsFields = z.strictObject({
   timeZone: ianaZone.default('UTC'),
@@ -377,6 +408,18 @@ export const practiceSettingsFields = z.strictObject({
       }),
     )
     .default([]),
+  /**
+   * The email a client gets before each session (at reminderOffsetsHours), from the therapist's own
+   * mailbox. Placeholders in braces (REMINDER_PLACEHOLDERS); neutral by default: no diagnosis, and no
+   * "therapy" unless the practice writes it.
+   */
+  reminderEmail: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      subject: reminderTemplate(200).default(DEFAULT_REMINDER.subject),
+      text: reminderTemplate(5000).default(DEFAULT_REMINDER.text),
+    })
+    .default({ enabled: true, ...DEFAULT_REMINDER }),
   /** How many days a booking link stays valid. */
   bookingLinkDays: z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(60, 'must be at most 60 days').default(14),
   /** A session that ended without a cancellation or a no-show mark counts as attended (marked "presumed"). */

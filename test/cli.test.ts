@@ -63,6 +63,32 @@ describe('sessionkeeper', () => {
     expect(await run(['link', '--client', id], env)).toMatchObject({ code: 2, err: expect.stringContaining(`no client ${id}`) });
   });
 
+  test('reminder-preview renders the template with example values; settings checks a file whole and saves it', async () => {
+    const file = path.join(tmp, 'reminder-practice.json');
+    fs.writeFileSync(file, JSON.stringify({ timeZone: 'Europe/London', reminderEmail: { subject: 'See you {date}, {client}', text: 'Hi {client}, {therapist} expects you at {time} ({zone}).\n{link}' } }));
+    const preview = await run(['reminder-preview', '--settings', file], {});
+    expect(preview.code).toBe(0);
+    expect(preview.out).toMatch(/^Subject: See you \w+day \d{1,2} \w+, Sam Example\n\nHi Sam Example, Your therapist expects you at 6:00 PM \(London time\)\.\nhttps:\/\/sessionkeeper\.example\/book\/EXAMPLE-LINK$/);
+    const bad = path.join(tmp, 'reminder-bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ reminderEmail: { subject: 'Hi {name}', text: 'See you {when}' } }));
+    const refused = await run(['reminder-preview', '--settings', bad], {});
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain('reminderEmail.subject: has an unknown placeholder {name}: use {client}, {therapist}, {practice}, {date}, {time}, {zone}, {place}, {link}, {type}');
+    expect(refused.err).toContain('reminderEmail.text: has an unknown placeholder {when}');
+
+    const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'settings') };
+    expect(await run(['settings'], env)).toMatchObject({ code: 2, err: expect.stringContaining('no practice yet') });
+    await withStore(env, (store) => seedTherapist(store, 'settings-sub'));
+    const before = JSON.parse((await run(['settings'], env)).out) as { reminderEmail: { subject: string } };
+    expect(before.reminderEmail.subject).toBe('Reminder: your appointment with {therapist} on {date}');
+    expect(await run(['settings', '--set', bad], env)).toMatchObject({ code: 2, err: expect.stringContaining('unknown placeholder {name}') });
+    expect(JSON.parse((await run(['settings'], env)).out)).toEqual(before);
+    const saved = await run(['settings', '--set', file], env);
+    expect(saved.code).toBe(0);
+    expect(JSON.parse((await run(['settings'], env)).out)).toMatchObject({ timeZone: 'Europe/London', reminderEmail: { subject: 'See you {date}, {client}' } });
+    expect((await run(['reminder-preview'], env)).out).toContain('Subject: See you');
+  });
+
   test('migrate and status on a new folder', async () => {
     const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'status') };
     const migrated = await run(['migrate'], env);

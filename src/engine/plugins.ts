@@ -1,7 +1,7 @@
-// The action plug-ins the product runs, by kind. Later capabilities (reminders, follow-ups) add
-// theirs here; the outbox and the facts know them only through this list.
+// The action plug-ins the product runs, by kind. Later capabilities (follow-ups) add theirs here; the outbox and the facts know them only through this list.
 import { mailSendPlugin } from './mail.js';
 import type { ActionPlugin } from './outbox.js';
+import { clientReminderPlugin } from './reminders.js';
 import { tagSessionPlugin } from './tagging.js';
 import { taskClosePlugin, taskOpenPlugin, taskUpdatePlugin } from './tasks.js';
 import { eventCreatePlugin, eventDeletePlugin, eventPatchPlugin, sessionRemindersPlugin } from './writes.js';
@@ -16,4 +16,5 @@ export const defaultPlugins: readonly ActionPlugin[] = [
   taskUpdatePlugin,
   taskClosePlugin,
   mailSendPlugin,
+  clientReminderPlugin,
 ] as ActionPlugin[];
