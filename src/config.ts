@@ -409,6 +409,16 @@ export const practiceSettingsFields = z.strictObject({
     )
     .default([]),
   /**
+   * The therapist's own popup reminders on each session, minutes before it (Google: up to 5; Outlook:
+   * the first). Null: the calendar's own defaults are left alone.
+   */
+  sessionPopupMinutes: z
+    .array(z.number().int('must be a whole number of minutes').min(0, 'must not be negative').max(40_320, 'must be at most 4 weeks'))
+    .min(1, 'must list at least one, or be null')
+    .max(5, 'must list at most 5 (Google keeps 5)')
+    .nullable()
+    .default(null),
+  /**
    * The email a client gets before each session (at reminderOffsetsHours), from the therapist's own
    * mailbox. Placeholders in braces (REMINDER_PLACEHOLDERS); neutral by default: no diagnosis, and no
    * "therapy" unless the practice writes it.

@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { recordDueWork } from '../../src/engine/outbox.js';
 import { defaultPlugins } from '../../src/engine/plugins.js';
+import { getPracticeSettings, updatePracticeSettings } from '../../src/store/practices.js';
 import { testBackends, testStores } from '../helpers/db.js';
-import { viewOf, type PlatformView } from './platform-view.js';
+import { meOf, viewOf, type Me, type PlatformView } from './platform-view.js';
 import { clientEmail, rng } from './practice-life.js';
 import { drain, googleWorld, graphWorld, type World } from './world.js';
 
@@ -21,6 +22,7 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
     describe(`client reminders on ${provider} [${backend}]`, { timeout: 180_000 }, () => {
       let world: World;
       let view: PlatformView;
+      let me: Me;
       const random = rng(3);
       let booked = 0;
       /** Sets the clock and runs one tick (and the syncs and actions it brings). */
@@ -39,7 +41,7 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
       beforeAll(async () => {
         world = await make({ stores: testStores, backend, clock: new ManualClock(FROM), therapists: 0 });
         view = viewOf(world);
-        const me = await world.connect(0);
+        me = await meOf(world, await world.connect(0));
         await world.store.db.updateTable('therapists').set({ display_name: 'Dr Rivera' }).where('id', '=', me.therapistId).execute();
       }, 180_000);
       afterAll(async () => world?.close());
@@ -121,6 +123,30 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         expect(sentTo(4)[1]!.html).toContain('Monday 16 March at 8:00 PM (New York time)');
         const statuses = await world.store.db.selectFrom('actions').select(['status']).where('kind', '=', 'client.reminder').execute();
         expect(statuses.every((s) => s.status === 'done' || s.status === 'cancelled')).toBe(true);
+      });
+
+      test("the practice's popup reminders on the therapist's sessions (left alone on Outlook where the client would get an update)", async () => {
+        const practiceId = (await world.store.db.selectFrom('therapists').select('practice_id').where('id', '=', me.therapistId).executeTakeFirstOrThrow()).practice_id;
+        const settings = await getPracticeSettings(world.store.db, practiceId);
+        await updatePracticeSettings(world.store.db, { practiceId, settings: { ...settings, sessionPopupMinutes: [15, 60] }, actor: 'test', therapistId: null, now: world.store.now() });
+        await book(5, '2026-03-20T18:00');
+        world.driver.apply({ op: 'book', b: { ref: 'named', therapist: 0, client: 6, start: DateTime.fromISO('2026-03-20T10:00', { zone: NY }).toISO()!, minutes: 50, invited: false } });
+        await drain(world, world.clock.now().toMillis(), random);
+        const eventOf = async (startIso: string) =>
+          (await world.store.db.selectFrom('appointments').select('event_id').where('start_at', '=', DateTime.fromISO(startIso, { zone: NY }).toJSDate()).executeTakeFirstOrThrow()).event_id;
+        const withClient = view.event(me, await eventOf('2026-03-20T18:00'))!;
+        const named = view.event(me, await eventOf('2026-03-20T10:00'))!;
+        if (provider === 'google') {
+          expect(withClient.reminders).toEqual([15, 60]);
+          expect(named.reminders).toEqual([15, 60]);
+        } else {
+          // Graph keeps one reminder; an organizer's change to an invite reaches the client, so that one is left.
+          expect(named.reminders).toEqual([15]);
+          const left = await world.store.db.selectFrom('actions').select(['status', 'last_error']).where('kind', '=', 'session.reminders').where('status', '=', 'cancelled').execute();
+          expect(left).toHaveLength(1);
+          expect(left[0]!.last_error).toMatch(/the change would reach the client/);
+        }
+        await updatePracticeSettings(world.store.db, { practiceId, settings, actor: 'test', therapistId: null, now: world.store.now() });
       });
     });
   }
