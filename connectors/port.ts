@@ -266,6 +266,18 @@ export interface MailConnector {
   send(mail: OutgoingMail): Promise<{ messageId: string | null }>;
 }
 
+/**
+ * A freeBusy call's question, checked: the distinct calendar ids and the range in milliseconds, or null
+ * when there is nothing to ask (no calendar, an empty range). Throws on an instant that is not one.
+ */
+export function busyQuestion(calendarIds: readonly string[], from: Date, to: Date): { ids: string[]; start: number; end: number } | null {
+  const start = from.getTime();
+  const end = to.getTime();
+  if (!Number.isFinite(start) || !Number.isFinite(end)) throw new RangeError('freeBusy: from and to must be valid instants');
+  const ids = [...new Set(calendarIds)];
+  return ids.length === 0 || end <= start ? null : { ids, start, end };
+}
+
 /** Busy spans (milliseconds) as freeBusy answers them: sorted by start, overlapping or touching ones joined. */
 export function mergeBusy(spans: readonly { start: number; end: number }[]): { start: Date; end: Date }[] {
   const merged: { start: number; end: number }[] = [];

@@ -8,6 +8,7 @@ import { calendar, type calendar_v3 } from '@googleapis/calendar';
 import { DateTime } from 'luxon';
 import { ConnectorError, CursorExpired, Invalid, NotFound, RetryAfter } from '../errors.js';
 import {
+  busyQuestion,
   mergeBusy,
   secretMatches,
   type CalendarConnector,
@@ -297,11 +298,9 @@ export class GoogleCalendarConnector implements CalendarConnector {
    * tooManyCalendarsRequested, …): such a calendar is never taken as free, its error is thrown (freeBusyError).
    */
   async freeBusy(calendarIds: readonly string[], from: Date, to: Date): Promise<{ start: Date; end: Date }[]> {
-    const start = from.getTime();
-    const end = to.getTime();
-    if (!Number.isFinite(start) || !Number.isFinite(end)) throw new RangeError('freeBusy: from and to must be valid instants');
-    const ids = [...new Set(calendarIds)];
-    if (ids.length === 0 || end <= start) return [];
+    const question = busyQuestion(calendarIds, from, to);
+    if (!question) return [];
+    const { ids, start, end } = question;
     const spans: { start: number; end: number }[] = [];
     for (let t = start; t < end; t += FREEBUSY_MAX_MS) {
       const windowEnd = Math.min(end, t + FREEBUSY_MAX_MS);

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { ConnectorError, CursorExpired, Forbidden, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
 import {
+  busyQuestion,
   mergeBusy,
   secretMatches,
   taskMarker,
@@ -424,11 +425,9 @@ export class GraphCalendarConnector implements CalendarConnector {
    * for what takes the time (FREE_STATUSES), cancelled events left out. An unknown calendar is NotFound (404).
    */
   async freeBusy(calendarIds: readonly string[], from: Date, to: Date): Promise<{ start: Date; end: Date }[]> {
-    const start = from.getTime();
-    const end = to.getTime();
-    if (!Number.isFinite(start) || !Number.isFinite(end)) throw new RangeError('freeBusy: from and to must be valid instants');
-    const ids = [...new Set(calendarIds)];
-    if (ids.length === 0 || end <= start) return [];
+    const question = busyQuestion(calendarIds, from, to);
+    if (!question) return [];
+    const { ids, start, end } = question;
     const me = await this.#whoami();
     const isMailbox = (id: string) => id === 'primary' || id === me.defaultCalendarId;
     const spans: { start: number; end: number }[] = [];

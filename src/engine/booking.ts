@@ -15,10 +15,10 @@ import { audit } from '../store/audit.js';
 import { therapistSettings } from '../store/practices.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import { clientContact } from './contacts.js';
+import { clientContact, practiceNames } from './contacts.js';
 import { plannedAction } from './outbox.js';
 import type { ConnectorFactory } from './platforms.js';
-import { clientAppointmentType, suggestForClient, therapistSchedule, typeSlots, type AppointmentType } from './suggestions.js';
+import { clientAppointmentType, suggestForClient, therapistSchedule, typeSlots } from './suggestions.js';
 import { EVENT_CREATE, type EventCreatePayload } from './writes.js';
 
 const LINK_PURPOSE = 'booking-link-v1';
@@ -108,9 +108,9 @@ export async function createBookingLink(
   if (!owner) throw new InvalidInput('no such client', [{ path: 'client', message: `no client ${input.clientId} of this therapist` }]);
   const contact = await clientContact(db, store.keyring, input.therapistId, input.clientId);
   if (contact.emails.length === 0) throw new InvalidInput('the client cannot book online', [{ path: 'client', message: 'we know no email address of this client, so a booking could not invite them' }]);
-  const schedule = await therapistSchedule(db, input.therapistId, input.now);
-  if (input.typeId) await clientAppointmentType(db, schedule.settings, { therapistId: input.therapistId, clientId: input.clientId, typeId: input.typeId });
-  const expiresAt = DateTime.fromJSDate(input.now).plus({ days: schedule.settings.bookingLinkDays }).startOf('second').toJSDate();
+  const settings = await therapistSettings(db, input.therapistId);
+  if (input.typeId) await clientAppointmentType(db, settings, { therapistId: input.therapistId, clientId: input.clientId, typeId: input.typeId });
+  const expiresAt = DateTime.fromJSDate(input.now).plus({ days: settings.bookingLinkDays }).startOf('second').toJSDate();
   const row = await db
     .insertInto('booking_links')
     .values({ therapist_id: input.therapistId, client_id: input.clientId, fact_key: input.factKey ?? '', appointment_type: input.typeId ?? null, expires_at: expiresAt, created_at: input.now })
@@ -199,19 +199,13 @@ export interface BookingPage {
 /** What the booking page of an open link shows: the client's suggestions (8) with the practice's names. */
 export async function bookingPage(store: Store, link: BookingLink, now: Date): Promise<BookingPage> {
   const db = store.db;
-  const names = await db
-    .selectFrom('therapists as t')
-    .innerJoin('practices as p', 'p.id', 't.practice_id')
-    .select(['t.display_name', 'p.name'])
-    .where('t.id', '=', link.therapistId)
-    .executeTakeFirstOrThrow();
+  const names = await practiceNames(db, link.therapistId);
   const schedule = await therapistSchedule(db, link.therapistId, now);
   const result = await suggestForClient(store, { therapistId: link.therapistId, clientId: link.clientId, now, k: PAGE_SUGGESTIONS, typeId: link.typeId, schedule });
   const client = await db.selectFrom('clients').select('time_zone').where('id', '=', link.clientId).executeTakeFirstOrThrow();
   const settings = schedule.settings;
   return {
-    practiceName: names.name,
-    therapistName: names.display_name ?? names.name,
+    ...names,
     type: result.appointmentType,
     zone: result.zone,
     clientZone: client.time_zone,
@@ -262,18 +256,13 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
   }
   const contact = await clientContact(store.db, store.keyring, link.therapistId, link.clientId);
   if (contact.emails.length === 0) return { kind: 'unavailable', reason: 'the practice has no email address to send the invitation to' };
-  const names = await store.db
-    .selectFrom('therapists as t')
-    .innerJoin('practices as p', 'p.id', 't.practice_id')
-    .select(['t.display_name', 'p.name'])
-    .where('t.id', '=', link.therapistId)
-    .executeTakeFirstOrThrow();
+  const names = await practiceNames(store.db, link.therapistId);
   const location = choice.mode === 'in_person' ? (schedule.settings.locations.find((l) => l.id === slot.location) ?? schedule.settings.locations[0] ?? null) : null;
   const clientZone = choice.clientZone && IANAZone.isValidZone(choice.clientZone) ? choice.clientZone : null;
   const bookingId = randomUUID();
-  const payload = eventPayload({ home: home.id, zone: schedule.zone, slot, type, mode: choice.mode, bookingId, location: location?.address ?? null });
+  const payload = eventPayload({ home: home.id, zone: schedule.zone, slot, mode: choice.mode, bookingId });
   const secret = {
-    summary: `${type.name} with ${names.display_name ?? names.name}`,
+    summary: `${type.name} with ${names.therapistName}`,
     description: bookingDescription(choice.mode, location?.name ?? null),
     ...(location ? { location: location.address } : {}),
     // One person: invited by the name the practice knows them by; a couple: by their addresses.
@@ -325,7 +314,7 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
 }
 
 /** event.create's plain payload for a booking (the names and the client's email go in its sealed part). */
-function eventPayload(p: { home: string; zone: string; slot: { start: number; end: number }; type: AppointmentType; mode: Mode; bookingId: string; location: string | null }): Omit<EventCreatePayload, 'summary' | 'attendees' | 'description' | 'location'> {
+function eventPayload(p: { home: string; zone: string; slot: { start: number; end: number }; mode: Mode; bookingId: string }): Omit<EventCreatePayload, 'summary' | 'attendees' | 'description' | 'location'> {
   return {
     calendarId: p.home,
     start: new Date(p.slot.start).toISOString(),

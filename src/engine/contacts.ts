@@ -1,5 +1,6 @@
-// A client as the practice knows them, for what we send them: their name and every email address we
-// know (sealed in the store: opened only here, for the message being made), and their zone.
+// Who is named in what we send a client: the client as the practice knows them (their name and every
+// email address we know, sealed in the store and opened only here, for the message being made, and their
+// zone), and the therapist and practice by the names the client knows.
 import type { Kysely } from 'kysely';
 import type { Keyring } from '../secrets.js';
 import { sealContext } from '../store/keys.js';
@@ -29,4 +30,15 @@ export async function clientContact(db: Kysely<Database>, keyring: Keyring, ther
   const key = client.ledger_key ? keyring.decrypt(client.ledger_key, CLIENT_KEY) : '';
   if (key.startsWith('email:')) for (const e of key.slice('email:'.length).split('+')) if (e.includes('@')) emails.add(e);
   return { name: client.display_name ? keyring.decrypt(client.display_name, CLIENT_NAME) : '', emails: [...emails], zone: client.time_zone };
+}
+
+/** The therapist's name as the client sees it (their display name, else the practice's) and the practice's. */
+export async function practiceNames(db: Kysely<Database>, therapistId: string): Promise<{ therapistName: string; practiceName: string }> {
+  const row = await db
+    .selectFrom('therapists as t')
+    .innerJoin('practices as p', 'p.id', 't.practice_id')
+    .select(['t.display_name', 'p.name'])
+    .where('t.id', '=', therapistId)
+    .executeTakeFirstOrThrow();
+  return { therapistName: row.display_name ?? row.name, practiceName: row.name };
 }

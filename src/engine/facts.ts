@@ -56,6 +56,18 @@ export interface Fact {
   clientId: string | null;
 }
 
+/**
+ * The facts where a session appears on an event: first recognised, or its event moved to another
+ * calendar (not a busy-only one), with the calendar it is on. What an action on the session's event
+ * (our tag, the therapist's popup reminders) is planned from.
+ */
+export function sessionsAppearing(facts: readonly Fact[]): (Fact & { calendar: FactCalendar })[] {
+  return facts.filter(
+    (f): f is Fact & { calendar: FactCalendar } =>
+      (f.transition.kind === 'scheduled' || f.transition.kind === 'moved') && !!f.calendar && f.calendar.role !== 'busy_only' && f.state.decision.appointment && !f.state.movedTo,
+  );
+}
+
 export interface FactsResult {
   transitions: Transition[];
   actions: number;

@@ -118,10 +118,15 @@ export async function clientAppointmentType(
   return type;
 }
 
+/** A slot with only the modes the appointment type is offered in (a window may offer more). */
+function inTypeModes<S extends Slot>(slot: S, type: AppointmentType): S {
+  return { ...slot, modes: slot.modes.filter((m) => type.modes.includes(m)) };
+}
+
 /** The free slots of one type for a schedule, each with only the modes the type allows. */
 export function typeSlots(schedule: TherapistSchedule, type: AppointmentType, now: Date, mode?: Mode): Slot[] {
   return freeSlots(schedule.availability, schedule.busy, { minutes: type.minutes, typeId: type.id, now: now.getTime(), ...(mode ? { mode } : {}) })
-    .map((s) => ({ ...s, modes: s.modes.filter((m) => type.modes.includes(m)) }))
+    .map((s) => inTypeModes(s, type))
     .filter((s) => s.modes.length > 0);
 }
 
@@ -152,7 +157,7 @@ export async function suggestForClient(
     k: input.k,
     habit: { starts: kept.map((r) => r.start_at.getTime()) },
     ...(mode ? { mode } : {}),
-  }).map((s) => ({ ...s, modes: s.modes.filter((m) => type.modes.includes(m)) }));
+  }).map((s) => inTypeModes(s, type));
   return {
     therapistId: input.therapistId,
     zone: schedule.zone,

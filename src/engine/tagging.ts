@@ -6,6 +6,7 @@ import { NotFound } from '../../connectors/errors.js';
 import type { LiveEvent } from '../../connectors/types.js';
 import { therapistSettings } from '../store/practices.js';
 import { readSnapshot } from '../store/snapshots.js';
+import { sessionsAppearing } from './facts.js';
 import { mayHaveHappened, type ActionPlugin, type ActionResult, type PlannedAction } from './outbox.js';
 import { calendarOf } from './writes.js';
 
@@ -21,21 +22,15 @@ export const tagSessionPlugin: ActionPlugin<TagPayload> = {
   payload: payloadSchema,
   onCrash: 'recover',
   plan(facts) {
-    const out: PlannedAction[] = [];
-    for (const f of facts) {
-      const t = f.transition;
-      // A session appears on an event: first recognised, or its event moved to another calendar.
-      if (t.kind !== 'scheduled' && t.kind !== 'moved') continue;
-      if (!f.calendar || f.calendar.role === 'busy_only' || !f.state.decision.appointment || f.state.movedTo) continue;
-      out.push({
+    return sessionsAppearing(facts).map(
+      (f): PlannedAction => ({
         kind: TAG_KIND,
-        key: `${TAG_KIND}:${t.key}`,
-        factKey: t.key,
+        key: `${TAG_KIND}:${f.transition.key}`,
+        factKey: f.transition.key,
         connectionId: f.calendar.connectionId,
         payload: { appointmentId: f.appointmentId, calendarId: f.state.calendarId, eventId: f.state.eventId },
-      });
-    }
-    return out;
+      }),
+    );
   },
   async run(p, run): Promise<ActionResult> {
     const { store, connectors, action } = run;

@@ -7,6 +7,7 @@ import { NotFound } from '../../connectors/errors.js';
 import type { CalendarConnector } from '../../connectors/port.js';
 import type { LiveEvent } from '../../connectors/types.js';
 import { readSnapshot } from '../store/snapshots.js';
+import { sessionsAppearing } from './facts.js';
 import { mayHaveHappened, type ActionPlugin, type ActionResult, type ActionRun, type PlannedAction } from './outbox.js';
 import type { ConnectionRow } from './platforms.js';
 
@@ -198,20 +199,15 @@ export const sessionRemindersPlugin: ActionPlugin<z.output<typeof remindersSchem
   plan(facts, ctx) {
     const minutes = ctx.settings.sessionPopupMinutes;
     if (!minutes) return [];
-    const out: PlannedAction[] = [];
-    for (const f of facts) {
-      const t = f.transition;
-      if (t.kind !== 'scheduled' && t.kind !== 'moved') continue;
-      if (!f.calendar || f.calendar.role === 'busy_only' || !f.state.decision.appointment || f.state.movedTo) continue;
-      out.push({
+    return sessionsAppearing(facts).map(
+      (f): PlannedAction => ({
         kind: SESSION_REMINDERS,
-        key: `${SESSION_REMINDERS}:${t.key}`,
-        factKey: t.key,
+        key: `${SESSION_REMINDERS}:${f.transition.key}`,
+        factKey: f.transition.key,
         connectionId: f.calendar.connectionId,
         payload: { appointmentId: f.appointmentId, calendarId: f.state.calendarId, eventId: f.state.eventId, minutes },
-      });
-    }
-    return out;
+      }),
+    );
   },
   async run(p, run): Promise<ActionResult> {
     const db = run.store.db;

@@ -6,6 +6,7 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { App } from '../../app.js';
 import { bookingPage, bookSlot, openLink, type BookingLink, type BookingView, type OpenedLink } from '../../engine/booking.js';
+import { practiceNames } from '../../engine/contacts.js';
 import { platformConnectors } from '../../engine/platforms.js';
 import { icsFile } from '../../engine/ics.js';
 import { chooserPage, confirmationPage, messagePage } from './page.js';
@@ -35,15 +36,7 @@ function parsePath(path: string): { token: string; sub: '' | 'ics' | 'status' } 
   return m ? { token: m[1]!, sub: (m[2] ?? '') as '' | 'ics' | 'status' } : null;
 }
 
-async function names(app: App, link: BookingLink): Promise<{ therapistName: string; practiceName: string }> {
-  const row = await app.store.db
-    .selectFrom('therapists as t')
-    .innerJoin('practices as p', 'p.id', 't.practice_id')
-    .select(['t.display_name', 'p.name'])
-    .where('t.id', '=', link.therapistId)
-    .executeTakeFirstOrThrow();
-  return { therapistName: row.display_name ?? row.name, practiceName: row.name };
-}
+const names = (app: App, link: BookingLink) => practiceNames(app.store.db, link.therapistId);
 
 function closedPage(res: Response, nonce: string, opened: Exclude<OpenedLink, { state: 'open' } | { state: 'used' }>, practiceName?: string): void {
   if (opened.state === 'expired') {
