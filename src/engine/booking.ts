@@ -162,7 +162,7 @@ async function linkBookings(db: Kysely<Database>, link: BookingLink): Promise<Bo
   const rows = await db
     .selectFrom('bookings as b')
     .innerJoin('actions as a', 'a.id', 'b.action_id')
-    .select(['b.id', 'b.start_at', 'b.end_at', 'b.time_zone', 'b.client_zone', 'b.mode', 'b.appointment_type', 'a.status', 'a.payload'])
+    .select(['b.id', 'b.start_at', 'b.end_at', 'b.time_zone', 'b.client_zone', 'b.mode', 'b.appointment_type', 'b.location', 'a.status'])
     .where('b.link_id', '=', link.id)
     .where('b.therapist_id', '=', link.therapistId)
     .orderBy('b.created_at', 'desc')
@@ -176,7 +176,7 @@ async function linkBookings(db: Kysely<Database>, link: BookingLink): Promise<Bo
     clientZone: r.client_zone,
     mode: r.mode,
     typeName: settings.appointmentTypes.find((t) => t.id === r.appointment_type)?.name ?? 'Appointment',
-    location: typeof r.payload['location'] === 'string' ? r.payload['location'] : null,
+    location: r.location,
     status: r.status === 'done' ? 'confirmed' : r.status === 'failed' || r.status === 'cancelled' ? 'failed' : 'confirming',
   }));
 }
@@ -298,6 +298,7 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
         start_at: new Date(slot.start),
         end_at: new Date(slot.end),
         time_zone: schedule.zone,
+        location: location?.address ?? null,
         client_zone: clientZone,
         action_id: action.id,
         fact_key: link.factKey,

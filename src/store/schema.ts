@@ -231,6 +231,7 @@ export interface BookingsTable {
   start_at: Timestamp;
   end_at: Timestamp;
   time_zone: string;
+  location: ColumnType<string | null, string | null | undefined, string | null>;
   client_zone: string | null;
   action_id: string;
   fact_key: string;

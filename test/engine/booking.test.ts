@@ -182,6 +182,8 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         expect(await bookSlot(deps(), link.token, { start: new Date(sat.start), mode: 'telehealth' })).toMatchObject({ kind: 'taken' });
         const booking = booked(await bookSlot(deps(), link.token, { start: new Date(sat.start), mode: 'in_person' }));
         expect(booking.location).toBe('9 North Rd, Springfield');
+        // The confirmation, read back from the link later, names the address too.
+        expect(await openLink(world.store.db, world.store.keyring, link.token, now())).toMatchObject({ state: 'used', booking: { location: '9 North Rd, Springfield', mode: 'in_person' } });
         await settle();
         const ref = (await world.store.db.selectFrom('bookings as b').innerJoin('actions as a', 'a.id', 'b.action_id').select('a.external_ref').where('b.id', '=', booking.id).executeTakeFirstOrThrow()).external_ref!;
         const event = view.event(me, ref)!;

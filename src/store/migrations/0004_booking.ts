@@ -33,6 +33,8 @@ CREATE TABLE bookings (
   start_at         timestamptz NOT NULL,
   end_at           timestamptz NOT NULL,
   time_zone        text NOT NULL,
+  -- In person: the location's address, as the invite has it (the practice's, not the client's).
+  location         text,
   -- The client's zone as their browser said, for the confirmation.
   client_zone      text,
   action_id        uuid NOT NULL REFERENCES actions (id),
