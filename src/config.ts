@@ -430,6 +430,32 @@ export const practiceSettingsFields = z.strictObject({
       text: reminderTemplate(5000).default(DEFAULT_REMINDER.text),
     })
     .default({ enabled: true, ...DEFAULT_REMINDER }),
+  /**
+   * Follow-up tasks for the therapist (in followUpList): opened at once when a client cancels or
+   * misses a session, is not rebooked after an early session (dropoutWatch), passes their usual gap
+   * (cadence) or sees their series end with nothing booked; closed by themselves on a new booking.
+   * Facts older than recentDays (a first sync's history) open nothing.
+   */
+  followUps: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      recentDays: z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(90, 'must be at most 90 days').default(14),
+      /** Evening or weekend times named in a task (0 to 3). */
+      suggestions: z.number().int().min(0, 'must not be negative').max(3, 'must be at most 3').default(3),
+    })
+    .default({ enabled: true, recentDays: 14, suggestions: 3 }),
+  /**
+   * The invite's own line, "Need to change this time? <link>", at the end of each session's
+   * description. Google writes it without an update email. Outlook sends the attendees an update on
+   * any organizer's edit, so there it is written only on events we create, unless outlookUpdates
+   * accepts that update. Removed when the session is cancelled.
+   */
+  inviteChangeLine: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      outlookUpdates: z.boolean().default(false),
+    })
+    .default({ enabled: false, outlookUpdates: false }),
   /** How many days a booking link stays valid. */
   bookingLinkDays: z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(60, 'must be at most 60 days').default(14),
   /** A session that ended without a cancellation or a no-show mark counts as attended (marked "presumed"). */

@@ -214,6 +214,8 @@ export interface BookingLinksTable {
   client_id: string;
   fact_key: ColumnType<string, string | undefined, string>;
   appointment_type: string | null;
+  /** The session this link offers to move (a reminder's or the invite's link), if any. */
+  appointment_id: ColumnType<string | null, string | null | undefined, string | null>;
   expires_at: Timestamp;
   created_at: Timestamp;
 }
@@ -235,7 +237,45 @@ export interface BookingsTable {
   client_zone: string | null;
   action_id: string;
   fact_key: string;
+  /** A move of this session (from a link about it) rather than a new one. */
+  moves_appointment_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
+}
+
+export type FollowUpKind = 'cancelled' | 'declined' | 'no_show' | 'not_rebooked' | 'gap_beyond_cadence' | 'series_ended';
+
+/** One thing that happened, as a follow-up keeps it: kinds, times and counts only. */
+export interface Happening {
+  kind: FollowUpKind;
+  /** When it happened (a cancellation seen, a session missed, a signal became true). */
+  at: string;
+  /** The session it is about, if one. */
+  sessionStart?: string;
+  late?: boolean;
+  afterSession?: number;
+  days?: number;
+  usualDays?: number;
+}
+
+export interface FollowUpsTable {
+  id: Generated<string>;
+  therapist_id: string;
+  client_id: string;
+  key: string;
+  kind: FollowUpKind;
+  status: ColumnType<'open' | 'closed', 'open' | 'closed' | undefined, 'open' | 'closed'>;
+  happenings: ColumnType<Happening[], string, string>;
+  closed_reason: string | null;
+  opened_at: Timestamp;
+  updated_at: Timestamp;
+  closed_at: NullableTimestamp;
+}
+
+export interface FollowUpFactsTable {
+  fact_key: string;
+  therapist_id: string;
+  follow_up_id: string;
+  recorded_at: Timestamp;
 }
 
 export interface LedgersTable {
@@ -316,6 +356,8 @@ export interface Database {
   tasks: TasksTable;
   booking_links: BookingLinksTable;
   bookings: BookingsTable;
+  follow_ups: FollowUpsTable;
+  follow_up_facts: FollowUpFactsTable;
   schema_migrations: SchemaMigrationsTable;
 }
 
