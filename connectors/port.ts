@@ -129,6 +129,13 @@ export interface CalendarConnector {
   patchEvent(calendarId: string, eventId: string, patch: EventPatch, opts: { notifyAttendees: boolean }): Promise<void>;
   /** Deletes an event (a cancellation to its attendees when notifyAttendees); one already gone is not an error. */
   deleteEvent(calendarId: string, eventId: string, opts: { notifyAttendees: boolean }): Promise<void>;
+  /**
+   * Writes our one line at the end of the event's description (replacing a line of ours already there),
+   * or removes it (null); the rest of the description is kept as it is. Returns whether anything changed.
+   * `notifyAttendees`: Google's sendUpdates all/none; Graph always notifies an organizer's attendees.
+   * NotFound when the event is gone.
+   */
+  setDescriptionLine(calendarId: string, eventId: string, line: { text: string; url: string } | null, opts: { notifyAttendees: boolean }): Promise<{ changed: boolean }>;
   /** Busy time across these calendars between two instants, merged and sorted (Google freebusy.query, Graph getSchedule); the final check before a booking. Throws the usual typed errors (connectors/errors.ts) when the platform cannot answer, or when any asked calendar cannot be read. */
   freeBusy(calendarIds: readonly string[], from: Date, to: Date): Promise<{ start: Date; end: Date }[]>;
 }

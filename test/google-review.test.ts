@@ -62,6 +62,7 @@ forEachBackend('Google sync, reviewed', (t) => {
       writesNotifyAttendees: connector.writesNotifyAttendees,
       setTag: (...a) => connector.setTag(...a),
       getTag: (...a) => connector.getTag(...a),
+      setDescriptionLine: (...a) => connector.setDescriptionLine(...a),
       async syncPage(id, opts) {
         const page = await connector.syncPage(id, opts);
         return { ...page, items: page.items.filter((i) => i.eventId !== broken['id']), rejected: [...page.rejected, { eventId: broken['id'] as string, field: 'start', reason: 'unreadable' }] };
@@ -86,7 +87,7 @@ forEachBackend('Google sync, reviewed', (t) => {
     const gone = (await rows(cal)).find((r) => r.event_id === a['id']);
     expect(gone).toMatchObject({ status: 'deleted', ical_uid: a['iCalUID'], busy: false, payload: null });
 
-    const twice: CalendarConnector = { ...connector, provider: 'google', listCalendars: () => connector.listCalendars(), watch: (...x) => connector.watch(...x), stopChannel: (...x) => connector.stopChannel(...x), writesNotifyAttendees: connector.writesNotifyAttendees, setTag: (...x) => connector.setTag(...x), getTag: (...x) => connector.getTag(...x), async syncPage(id, opts) {
+    const twice: CalendarConnector = { ...connector, provider: 'google', listCalendars: () => connector.listCalendars(), watch: (...x) => connector.watch(...x), stopChannel: (...x) => connector.stopChannel(...x), writesNotifyAttendees: connector.writesNotifyAttendees, setTag: (...x) => connector.setTag(...x), getTag: (...x) => connector.getTag(...x), setDescriptionLine: (...x) => connector.setDescriptionLine(...x), async syncPage(id, opts) {
       const page = await connector.syncPage(id, opts);
       return { ...page, items: [...page.items, ...page.items] };
     } };

@@ -1,8 +1,9 @@
 // The Google Calendar connector: calendar list, full and incremental sync with the sync token
 // (singleEvents, paging, 410 → CursorExpired), push channels (events.watch, channels.stop), our
 // tags as private extended properties (events.patch / events.get), the events we create, change
-// and delete (sessions booked from a link, holds), free/busy before a booking (freebusy.query), and
-// Google's errors turned into the typed errors every platform shares (call.ts).
+// and delete (sessions booked from a link, holds), our one line in an event's description (a conditional
+// events.patch), free/busy before a booking (freebusy.query), and Google's errors turned into the typed
+// errors every platform shares (call.ts).
 import { createHash } from 'node:crypto';
 import { calendar, type calendar_v3 } from '@googleapis/calendar';
 import { DateTime } from 'luxon';
@@ -20,6 +21,7 @@ import {
   type StoredChannel,
   type SyncPage,
 } from '../port.js';
+import { looksLikeHtml, setDescriptionLine } from '../description-line.js';
 import type { CalendarItem, ItemError } from '../types.js';
 import { GoogleCaller, GoogleRefused, type CallOptions, type GoogleConnectorOptions, type RetryPolicy } from './call.js';
 import { normaliseGoogleEvent, TAG_PREFIX } from './normalise.js';
@@ -39,6 +41,11 @@ const TAG_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 const MAX_TAG_VALUE = 1024;
 /** Fields of an event our writes read back (a partial response: none of the event's details). */
 const WRITE_FIELDS = 'id,status,hangoutLink,conferenceData(entryPoints,createRequest/status)';
+/**
+ * How often setDescriptionLine reads the event again after Google answered 412 (another write came between our read and
+ * our write) before it gives up with RetryAfter.
+ */
+const DESCRIPTION_CONFLICT_RETRIES = 3;
 /** The scope freebusy.query is called under (GOOGLE_SCOPES asks for it; calendar.events does not allow the method). */
 const FREEBUSY_SCOPE = 'https://www.googleapis.com/auth/calendar.freebusy';
 /** Calendars per freebusy.query (FreeBusyRequest.calendarExpansionMax in the discovery document: "Maximum value is 50"). */
@@ -275,6 +282,58 @@ export class GoogleCalendarConnector implements CalendarConnector {
       this.#api.events.patch({ calendarId, eventId, sendUpdates: opts.notifyAttendees ? 'all' : 'none', fields: 'id,status', requestBody: body }, o),
     );
     if (event.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+  }
+
+  /**
+   * Our one line at the end of the description (connectors/description-line.ts does the text), written without losing
+   * an edit made meanwhile: events.get reads the description and the etag, and events.patch writes the new description
+   * with `If-Match: <etag>`. The Calendar guide "Get specific versions of resources" (developers.google.com/calendar/api/
+   * guides/version-resources) documents it: "specify an If-Match header that contains the value of the etag from the
+   * previous retrieval … Otherwise, you will get a 412 (Precondition failed) response code" (the discovery document in
+   * refs/ only says Event.etag is the "ETag of the resource"; client logs quote the 412's reason conditionNotMet at the
+   * If-Match header, and show it now and then with no edit in between: googleapis/google-api-dotnet-client#222). On 412
+   * the event is read again and the line applied to what is there now, DESCRIPTION_CONFLICT_RETRIES times, then
+   * RetryAfter (refused: a 412 wrote nothing).
+   * The description stays in its own format: HTML (Event.description "Can contain HTML"; the web editor writes HTML)
+   * gets an HTML element, plain text a plain line. Nothing is written when the line is already as asked (no etag moves,
+   * no guest is mailed). sendUpdates all/none as `notifyAttendees` says (events.patch sendUpdates). Safe to retry inside
+   * the call after a 5xx or a lost answer: a write that did happen moved the etag, so its repeat is refused with 412, and
+   * the read after it finds the line in place. A deleted event (404, 410, or kept with status "cancelled") is NotFound.
+   */
+  async setDescriptionLine(calendarId: string, eventId: string, line: { text: string; url: string } | null, opts: { notifyAttendees: boolean }): Promise<{ changed: boolean }> {
+    let sent = false;
+    for (let attempt = 0; ; attempt++) {
+      const event = await this.#eventCall<calendar_v3.Schema$Event>((o) => this.#api.events.get({ calendarId, eventId, fields: 'id,status,etag,description' }, o));
+      if (event.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+      if (!event.etag) throw new ConnectorError('Google answered events.get without the event\'s etag');
+      const current = event.description ?? '';
+      const next = setDescriptionLine(current, line, looksLikeHtml(current) ? 'html' : 'text');
+      // Already as asked: by us, when an earlier attempt of this call was written and its answer lost.
+      if (!next.changed) return { changed: sent };
+      try {
+        sent = true;
+        const written = await this.#eventCall<calendar_v3.Schema$Event>((o) =>
+          this.#api.events.patch(
+            {
+              calendarId,
+              eventId,
+              sendUpdates: opts.notifyAttendees ? 'all' : 'none',
+              fields: 'id,status,etag',
+              // Nothing left (a line removed from an event that had no description): the field is cleared.
+              requestBody: { description: next.description === '' ? null : next.description },
+            },
+            { ...o, headers: { 'If-Match': event.etag! } },
+          ),
+        );
+        if (written.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+        return { changed: true };
+      } catch (err) {
+        if (!(err instanceof GoogleRefused && err.status === 412)) throw err;
+        if (attempt >= DESCRIPTION_CONFLICT_RETRIES) {
+          throw new RetryAfter(null, `the event kept changing while its description was written (412 Precondition Failed ${attempt + 1} times)`, true);
+        }
+      }
+    }
   }
 
   /**

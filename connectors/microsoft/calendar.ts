@@ -3,7 +3,8 @@
 // their series master, a changed series re-read so that silently cancelled occurrences are noticed;
 // other calendars read as a windowed calendarView that the sync loop diffs; subscriptions; our tags
 // as single-value extended properties; events we create (found again by our key), patch and delete;
-// free/busy before a booking (getSchedule for the mailbox's calendar, calendarView for the others).
+// our one line in an event's body (a PATCH conditional on the @odata.etag read); free/busy before a
+// booking (getSchedule for the mailbox's calendar, calendarView for the others).
 import { createHash } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { ConnectorError, CursorExpired, Forbidden, NeedsReauth, NotFound, RetryAfter } from '../errors.js';
@@ -21,6 +22,7 @@ import {
   type StoredChannel,
   type SyncPage,
 } from '../port.js';
+import { setDescriptionLine } from '../description-line.js';
 import type { CalendarItem, ItemError } from '../types.js';
 import { classifyGraphError, GRAPH, GraphSession, odataString, type GraphClientOptions } from './graph.js';
 import { normaliseGraphEvent, TAG_PROPERTY_GUID, type GraphDateTime, type GraphEvent } from './normalise.js';
@@ -72,6 +74,12 @@ interface ScheduleInformation {
   error?: { message?: string; responseCode?: string } | null;
   scheduleItems?: { status?: string; start?: GraphDateTime; end?: GraphDateTime }[];
 }
+
+/**
+ * How often setDescriptionLine reads the event again after Graph answered 412 (the item changed between our GET and our
+ * PATCH) before it gives up with RetryAfter.
+ */
+const DESCRIPTION_CONFLICT_RETRIES = 3;
 
 /** The id of our tag `name`: a named string property in our namespace ("{type} {guid} Name {name}", extended-properties-overview). */
 export function tagPropertyId(name: string): string {
@@ -382,6 +390,48 @@ export class GraphCalendarConnector implements CalendarConnector {
     Object.assign(body, reminder(patch.reminderMinutes));
     if (Object.keys(body).length === 0) return;
     await this.#send('patch', `${GRAPH}/me/events/${encodeURIComponent(eventId)}`, body);
+  }
+
+  /**
+   * Our one line at the end of the event's body (connectors/description-line.ts does the text), without losing an edit
+   * made meanwhile: GET the body (in the type it is stored in: no Prefer outlook.body-content-type, which would convert
+   * it) with the item's @odata.etag, then PATCH the whole body, same contentType, with `If-Match: <@odata.etag>`. Graph
+   * answers a stale one 412 Precondition Failed, code ErrorIrresolvableConflict, "The send or update operation could
+   * not be performed because the change key passed in the request does not match the current change key for the item"
+   * (as quoted in microsoftgraph/microsoft-graph-docs-contrib#7934 and msgraph-sdk-dotnet#1201; event.md: changeKey
+   * "Identifies the version of the event object. Every time the event is changed, ChangeKey changes as well"). Exchange
+   * also moves an item's change key on its own shortly after a create (KeepSoftwareSimple/compass-calendar#3675), so a
+   * 412 is read again and the line applied to what is there now, DESCRIPTION_CONFLICT_RETRIES times, then RetryAfter
+   * (refused: a 412 wrote nothing). Exchange rewrites HTML it saves (a whole <html> document, its own attributes): our
+   * line is recognised by its text when our attribute is gone, and the rest is kept as Graph gives it.
+   * `notifyAttendees` cannot be honoured: an organizer's PATCH of a meeting's body sends its attendees an update (API-NOTES,
+   * Microsoft; writesNotifyAttendees is true). The engine decides whether the line may be written to such an event; here
+   * nothing is written when the line is already as asked, so a repeated call sends nobody a second update. A cancelled
+   * or deleted event is NotFound.
+   */
+  async setDescriptionLine(_calendarId: string, eventId: string, line: { text: string; url: string } | null, _opts: { notifyAttendees: boolean }): Promise<{ changed: boolean }> {
+    const url = `${GRAPH}/me/events/${encodeURIComponent(eventId)}`;
+    let sent = false;
+    for (let attempt = 0; ; attempt++) {
+      const event = await this.#get<GraphEvent & { body?: { contentType?: string; content?: string } }>(`${url}?$select=id,isCancelled,changeKey,body`);
+      if (event.isCancelled === true) throw new NotFound(`the event ${eventId} is cancelled`);
+      const etag = event['@odata.etag'] ?? (event.changeKey ? `W/"${event.changeKey}"` : undefined);
+      if (!etag) throw new ConnectorError('Graph answered the event without its @odata.etag or changeKey');
+      const contentType = event.body?.contentType?.toLowerCase() === 'text' ? 'text' : 'html';
+      const next = setDescriptionLine(event.body?.content ?? '', line, contentType);
+      // Already as asked: by us, when an earlier attempt of this call was written and its answer lost.
+      if (!next.changed) return { changed: sent };
+      try {
+        sent = true;
+        await this.#graph.send('patch', url, { body: { contentType, content: next.description } }, { headers: { Prefer: 'IdType="ImmutableId"', 'If-Match': etag } });
+        return { changed: true };
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 412) throw err;
+        if (attempt >= DESCRIPTION_CONFLICT_RETRIES) {
+          throw new RetryAfter(null, `the event kept changing while its body was written (412 Precondition Failed ${attempt + 1} times)`, true);
+        }
+      }
+    }
   }
 
   /**

@@ -97,6 +97,18 @@ export function duplicate(): GoogleApiError {
   ]);
 }
 
+/**
+ * 412 for a write whose If-Match names an etag the event no longer has (Calendar guide "Get specific versions of
+ * resources": "Otherwise, you will get a 412 (Precondition failed) response code"). The body as Google sends it: message
+ * "Precondition Failed", reason conditionNotMet, domain global, located at the If-Match header, no status (as client logs
+ * quote it: googleapis/google-api-dotnet-client#222, phw198/OutlookGoogleCalendarSync#181).
+ */
+export function preconditionFailed(): GoogleApiError {
+  return new GoogleApiError(412, 'Precondition Failed', [
+    { domain: 'global', reason: 'conditionNotMet', message: 'Precondition Failed', locationType: 'header', location: 'If-Match' },
+  ]);
+}
+
 /** 410 when deleting an event that is already deleted. */
 export function deleted(): GoogleApiError {
   return new GoogleApiError(410, 'Resource has been deleted', [item('global', 'deleted', 'Resource has been deleted')], 'GONE');

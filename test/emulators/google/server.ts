@@ -44,6 +44,8 @@ export interface RecordedRequest {
    * mails about.
    */
   notifiedGuests?: string[];
+  /** The If-Match header the request carried (conditional writes: events.patch, update, delete). */
+  ifMatch?: string;
   /** The socket was destroyed: 'before' the request took effect (nothing happened), or 'after' (its answer was lost). */
   dropped?: 'before' | 'after';
   /** Which API the request went to (absent for the OAuth endpoints). */
@@ -345,7 +347,20 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
     return item;
   }
 
-  function handleCalendar(r: Route, method: string, query: Query, body: Buffer, authorization: string | undefined, rec: RecordedRequest): Answer {
+  /**
+   * A conditional write (If-Match) on an event: refused with 412 when the event's etag is none of those named (the Calendar
+   * guide "Get specific versions of resources"; "*" matches any event that exists). Compared as HTTP's weak comparison
+   * (a W/ prefix ignored). An event the calendar does not have is the usual 404, before any precondition.
+   */
+  function checkIfMatch(calId: string, eventId: string, ifMatch: string | undefined): void {
+    if (ifMatch === undefined) return;
+    const current = str(store.get(calId, eventId)['etag']) ?? '';
+    const weak = (tag: string): string => tag.trim().replace(/^W\//, '');
+    const wanted = ifMatch.split(',').map((t) => t.trim()).filter(Boolean);
+    if (!wanted.some((t) => t === '*' || weak(t) === weak(current))) throw E.preconditionFailed();
+  }
+
+  function handleCalendar(r: Route, method: string, query: Query, body: Buffer, authorization: string | undefined, rec: RecordedRequest, ifMatch?: string): Answer {
     const { account, scopes } = oauth.authenticate(authorization);
     if (!scopeAllows(scopes, r.id)) throw E.insufficientPermissions();
     const sub = account.sub;
@@ -427,18 +442,21 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       }
       case 'events.patch': {
         needWriter();
+        checkIfMatch(calId, r.eventId!, ifMatch);
         const event = store.patch(calId, r.eventId!, parseJsonBody(body), actor);
         wrote(event);
         return { status: 200, body: event };
       }
       case 'events.update': {
         needWriter();
+        checkIfMatch(calId, r.eventId!, ifMatch);
         const event = store.update(calId, r.eventId!, parseJsonBody(body), actor);
         wrote(event);
         return { status: 200, body: event };
       }
       case 'events.delete': {
         needWriter();
+        checkIfMatch(calId, r.eventId!, ifMatch);
         let before: Json | undefined;
         try {
           before = store.get(calId, r.eventId!);
@@ -569,7 +587,8 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       if (endpoint === 'calendar') {
         const r = route(method, segments(path, CALENDAR_PREFIX));
         if (!r) throw E.notFound();
-        return partial(query, () => handleCalendar(r, method, query, body, req.headers.authorization, rec));
+        const ifMatch = req.headers['if-match'];
+        return partial(query, () => handleCalendar(r, method, query, body, req.headers.authorization, rec, Array.isArray(ifMatch) ? ifMatch.join(', ') : ifMatch));
       }
       if (path === '/token') {
         if (method !== 'POST') throw new E.OAuthError(405, 'invalid_request', 'Method Not Allowed');
@@ -619,6 +638,8 @@ export async function startGoogleEmulator(opts: { clock: Clock; host?: string })
       at: clock.now().toUTC().toISO() ?? '',
     };
     requests.push(rec);
+    const ifMatch = req.headers['if-match'];
+    if (ifMatch !== undefined) rec.ifMatch = Array.isArray(ifMatch) ? ifMatch.join(', ') : ifMatch;
     const body = await readBody(req);
     rec.bodyBytes = body.length;
     const endpoint: Endpoint = path.startsWith(CALENDAR_PREFIX)

@@ -40,6 +40,19 @@ export function itemNotFound(): GraphApiError {
   return new GraphApiError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
 }
 
+/**
+ * 412 for a write whose If-Match names a version the item no longer has: Graph's Exchange error, code and message as
+ * client logs quote them (microsoftgraph/microsoft-graph-docs-contrib#7934, microsoftgraph/msgraph-sdk-dotnet#1201:
+ * "Status Code: PreconditionFailed … Code: ErrorIrresolvableConflict").
+ */
+export function irresolvableConflict(): GraphApiError {
+  return new GraphApiError(
+    412,
+    'ErrorIrresolvableConflict',
+    'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.',
+  );
+}
+
 export function segmentNotFound(segment: string): GraphApiError {
   return new GraphApiError(400, 'BadRequest', `Resource not found for the segment '${segment}'.`);
 }

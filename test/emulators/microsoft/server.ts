@@ -983,6 +983,18 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       if (!i || (calendar && i.calendarId !== calendar.id)) throw E.itemNotFound();
       return i;
     };
+    /**
+     * A conditional write: If-Match names the version read (the event's @odata.etag, W/"<changeKey>"), and a stale one is
+     * refused with 412 ErrorIrresolvableConflict (E.irresolvableConflict). "*" matches any existing item; a W/ prefix
+     * is ignored (weak comparison), so the bare quoted changeKey matches too.
+     */
+    const ifMatch = (inst: Instance): void => {
+      const header = req.headers['if-match'];
+      if (header === undefined) return;
+      const weak = (tag: string): string => tag.trim().replace(/^W\//, '');
+      const wanted = (Array.isArray(header) ? header.join(',') : header).split(',').map((t) => t.trim()).filter(Boolean);
+      if (!wanted.some((t) => t === '*' || weak(t) === `"${inst.changeKey}"`)) throw E.irresolvableConflict();
+    };
     if (tail.length === 2) {
       if (method === 'GET') {
         canRead();
@@ -992,6 +1004,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       if (method === 'PATCH') {
         canWrite();
         const before = inCalendar(store.resolve(user.oid, eventId));
+        ifMatch(before);
         const inst = store.update(user.oid, eventId, parseJson(body), 'api');
         // An organizer's update of a meeting goes out to its attendees (event-update.md; API-NOTES: Graph has no
         // sendUpdates=none, and a PATCH of only an extended property is treated as visible too). A PATCH that changed
@@ -1015,6 +1028,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions): Promise<Gr
       if (method === 'DELETE') {
         canWrite();
         const gone = inCalendar(store.resolve(user.oid, eventId));
+        ifMatch(gone);
         store.remove(user.oid, eventId, 'api');
         // "Delete event": deleting a meeting on the organizer's calendar sends the attendees a cancellation.
         attendeeMail(ctx, user, gone, 'cancellation');
