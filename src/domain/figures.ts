@@ -14,6 +14,15 @@ export interface RiskSignal {
   reason: string;
   /** not_rebooked: after which session. */
   afterSession?: number;
+  /**
+   * What it is anchored on, stable while it stays true (unlike `since`, which may move with later
+   * cancellations): not_rebooked, the session after which; gap_beyond_cadence, the last kept session;
+   * series_ended, the ending's transition.
+   */
+  ref?: string;
+  /** gap_beyond_cadence: the days since the last kept session, and their usual interval. */
+  days?: number;
+  usualDays?: number;
 }
 
 export interface ClientFigures {
@@ -30,6 +39,8 @@ export interface ClientFigures {
   nextBooked: string | null;
   usualIntervalDays: number | null;
   risks: RiskSignal[];
+  /** When a risk that comes with time (not rebooked, a gap) will next become true if nothing changes. */
+  nextRiskAt: string | null;
 }
 
 /** A session counted against the client: cancelled or declined by the client or by nobody known. */
@@ -65,6 +76,7 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
     const usual = gaps.length >= 2 ? Math.round(median(gaps) * 10) / 10 : null;
     const lastKept = kept.at(-1) ?? null;
     const risks: RiskSignal[] = [];
+    let nextRisk = Infinity;
 
     if (!next) {
       // The sessions after which most clients who leave do leave.
@@ -76,10 +88,12 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
         for (const later of list) {
           if (later.startMs > session.startMs && later.cancel) since = Math.max(since, Date.parse(later.cancel.seenAt));
         }
-        if (nowMs >= since) {
+        if (nowMs < since) nextRisk = Math.min(nextRisk, since);
+        else {
           risks.push({
             kind: 'not_rebooked',
             afterSession: n,
+            ref: session.key,
             since: iso(since),
             reason: `no session booked ${Math.floor((nowMs - session.endMs) / DAY)} days after session ${n} on ${date(session.startMs)}`,
           });
@@ -89,11 +103,16 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
     if (usual !== null && lastKept) {
       const thresholdDays = Math.max(settings.cadence.factor * usual, settings.cadence.minDays);
       const since = lastKept.startMs + thresholdDays * DAY;
-      if (nowMs >= since && (!next || next.startMs > since)) {
+      if (nowMs < since && (!next || next.startMs > since)) nextRisk = Math.min(nextRisk, since);
+      else if (nowMs >= since && (!next || next.startMs > since)) {
+        const days = Math.floor((nowMs - lastKept.startMs) / DAY);
         risks.push({
           kind: 'gap_beyond_cadence',
+          ref: lastKept.key,
+          days,
+          usualDays: usual,
           since: iso(since),
-          reason: `no session for ${Math.floor((nowMs - lastKept.startMs) / DAY)} days since ${date(lastKept.startMs)}; usually every ${usual} days`,
+          reason: `no session for ${days} days since ${date(lastKept.startMs)}; usually every ${usual} days`,
         });
       }
     }
@@ -114,7 +133,7 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
     }
     if (!next) {
       const ended = (seriesEnds.get(client) ?? []).filter((t) => !lastKept || Date.parse(t.start) > lastKept.startMs || Date.parse(t.at) > lastKept.startMs).at(-1);
-      if (ended) risks.push({ kind: 'series_ended', since: ended.at, reason: `their regular series was ended from ${date(Date.parse(ended.start))} with nothing booked after it` });
+      if (ended) risks.push({ kind: 'series_ended', ref: ended.key, since: ended.at, reason: `their regular series was ended from ${date(Date.parse(ended.start))} with nothing booked after it` });
     }
 
     out.push({
@@ -131,6 +150,7 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
       nextBooked: next ? iso(next.startMs) : null,
       usualIntervalDays: usual,
       risks,
+      nextRiskAt: nextRisk === Infinity ? null : iso(nextRisk),
     });
   }
   return out.sort((a, b) => a.client.localeCompare(b.client));

@@ -5,7 +5,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Kysely } from 'kysely';
 import type { CalendarItem } from '../../connectors/types.js';
 import type { PracticeSettings } from '../config.js';
-import { clientFigures, type RiskSignal } from '../domain/figures.js';
+import { clientFigures, type ClientFigures, type RiskSignal } from '../domain/figures.js';
 import { applyRound, nextPresumeMs, presumeUntil, restoreLedger, serializeLedger, type AppointmentState, type Ledger, type LedgerContext, type Transition } from '../domain/lifecycle.js';
 import { compileRules, type CalendarInfo } from '../domain/rules.js';
 import type { Keyring } from '../secrets.js';
@@ -66,6 +66,20 @@ export function sessionsAppearing(facts: readonly Fact[]): (Fact & { calendar: F
     (f): f is Fact & { calendar: FactCalendar } =>
       (f.transition.kind === 'scheduled' || f.transition.kind === 'moved') && !!f.calendar && f.calendar.role !== 'busy_only' && f.state.decision.appointment && !f.state.movedTo,
   );
+}
+
+/** What a round hands the plug-ins that plan from the store and the whole picture (planRound). */
+export interface FactRound {
+  trx: Kysely<Database>;
+  keyring: Keyring;
+  ctx: TherapistContext;
+  ledger: Ledger;
+  facts: readonly Fact[];
+  /** Every client's figures as of `at`, with their current risks. */
+  figures: readonly ClientFigures[];
+  /** Client rows by ledger client key, for the clients with facts or risks. */
+  clientIds: ReadonlyMap<string, string>;
+  at: Date;
 }
 
 export interface FactsResult {
@@ -154,13 +168,18 @@ export async function applyFacts(
   }
 
   const planned = input.plugins.flatMap((plugin) => plugin.plan?.(facts, ctx) ?? []);
-  const actions = await enqueueActions(trx, planned.map((p) => plannedAction(keyring, therapistId, p, at)));
 
   // Signals change with facts and with time (not rebooked N days after a session): worked out
-  // again whenever the ledger is read, which a tick does at least daily (presumeDue).
+  // again whenever the ledger is read, which happens when the next one is due (next_presume_at).
   const signals = await refreshSignals(trx, keyring, ledger, ctx, at);
+  const round: FactRound = { trx, keyring, ctx, ledger, facts, figures: signals.figures, clientIds: new Map([...clientIds, ...signals.clientIds]), at };
+  for (const plugin of input.plugins) if (plugin.planRound) planned.push(...(await plugin.planRound(round)));
+  const actions = await enqueueActions(trx, planned.map((p) => plannedAction(keyring, therapistId, p, at)));
 
-  const next = nextPresumeMs(ledger, ctx.ledger);
+  // The ledger is read again when a session ends (attendance presumed) or a risk comes with time.
+  const presume = nextPresumeMs(ledger, ctx.ledger);
+  const risk = signals.figures.reduce((min, f) => (f.nextRiskAt ? Math.min(min, Date.parse(f.nextRiskAt)) : min), Infinity);
+  const next = presume === null && risk === Infinity ? null : Math.min(presume ?? Infinity, risk);
   await trx
     .updateTable('ledgers')
     .set((eb) => ({
@@ -281,7 +300,13 @@ async function upsertAppointments(trx: Kysely<Database>, therapistId: string, st
  * Works out the therapist's clients' risk signals again and records the change: a signal that is
  * new gets a row (its key: client, kind, since); one no longer true is cleared.
  */
-async function refreshSignals(trx: Kysely<Database>, keyring: Keyring, ledger: Ledger, ctx: TherapistContext, at: Date): Promise<{ opened: number; cleared: number }> {
+async function refreshSignals(
+  trx: Kysely<Database>,
+  keyring: Keyring,
+  ledger: Ledger,
+  ctx: TherapistContext,
+  at: Date,
+): Promise<{ opened: number; cleared: number; figures: ClientFigures[]; clientIds: Map<string, string> }> {
   // Series endings are the one input figures need from history: read back from the stored facts.
   const ended = await trx
     .selectFrom('appointment_transitions as t')
@@ -328,5 +353,5 @@ async function refreshSignals(trx: Kysely<Database>, keyring: Keyring, ledger: L
   }
   const gone = open.filter((o) => !current.has(o.key)).map((o) => o.id);
   if (gone.length > 0) await trx.updateTable('client_signals').set({ cleared_at: at }).where('id', 'in', gone).execute();
-  return { opened: fresh.length, cleared: gone.length };
+  return { opened: fresh.length, cleared: gone.length, figures, clientIds };
 }

@@ -11,7 +11,7 @@ import { sealContext } from '../store/keys.js';
 import { setConnectionStatus } from '../store/connections.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import type { Fact, TherapistContext } from './facts.js';
+import type { Fact, FactRound, TherapistContext } from './facts.js';
 import type { ConnectorFactory } from './platforms.js';
 
 /** An action a plug-in wants recorded with the facts that caused it. */
@@ -76,6 +76,12 @@ export interface ActionPlugin<P = unknown> {
   secretFields?: readonly string[];
   /** The actions the round's facts cause, recorded in the facts' transaction. */
   plan?(facts: readonly Fact[], ctx: TherapistContext): PlannedAction[];
+  /**
+   * The actions a round causes that depend on what the store already holds or on the whole picture
+   * (a follow-up updated rather than opened again, a signal that came with time): asked whenever the
+   * ledger is read, in the facts' transaction, after the clients' signals were worked out.
+   */
+  planRound?(round: FactRound): Promise<PlannedAction[]>;
   /**
    * Work that falls due with time rather than with a fact (a reminder 48 hours before a session):
    * asked at every tick, from the current state, so a moved or cancelled session never leaves a

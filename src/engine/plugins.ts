@@ -1,4 +1,5 @@
 // The action plug-ins the product runs, by kind. Later capabilities (follow-ups) add theirs here; the outbox and the facts know them only through this list.
+import { followUpClosePlugin, followUpOpenPlugin, followUpUpdatePlugin } from './followups.js';
 import { mailSendPlugin } from './mail.js';
 import type { ActionPlugin } from './outbox.js';
 import { clientReminderPlugin } from './reminders.js';
@@ -17,4 +18,7 @@ export const defaultPlugins: readonly ActionPlugin[] = [
   taskClosePlugin,
   mailSendPlugin,
   clientReminderPlugin,
+  followUpOpenPlugin,
+  followUpUpdatePlugin,
+  followUpClosePlugin,
 ] as ActionPlugin[];

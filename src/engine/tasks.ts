@@ -15,6 +15,8 @@ import type { ConnectorFactory } from './platforms.js';
 export const TASK_OPEN = 'task.open';
 export const TASK_UPDATE = 'task.update';
 export const TASK_CLOSE = 'task.close';
+/** The actions that open a task, each with the task's key as `key` in its plain payload (engine/followups.ts makes its own). */
+const OPENING_KINDS = [TASK_OPEN, 'followup.open'];
 
 /**
  * How often a list with open tasks of ours is looked at for the therapist's own changes: there is
@@ -78,34 +80,50 @@ export const taskOpenPlugin: ActionPlugin<z.output<typeof openSchema>> = {
   payload: openSchema,
   secretFields: ['title', 'notes', 'link'],
   onCrash: 'recover',
-  async run(p, run): Promise<ActionResult> {
-    const existing = await findTask(run.store.db, run.action.therapist_id, p.key);
-    if (existing) {
-      return existing.status === 'open'
-        ? { status: 'done', externalRef: existing.providerTaskId, outcome: { created: false } }
-        : { status: 'cancelled', reason: `the task for this was already ${existing.status} by ${existing.closedBy}` };
-    }
-    const conn = await connectionOf(run);
-    if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
-    const connector = await run.connectors.taskConnector(conn);
-    let list = await listFor(run, connector, conn.id);
-    const draft = { key: p.key, title: p.title, notes: p.notes, due: p.due, ...(p.link ? { link: p.link } : {}) };
-    let made: { taskId: string; created: boolean };
-    try {
-      made = await connector.createTask(list.providerListId, draft, { mayExist: mayHaveHappened(run) });
-    } catch (err) {
-      if (!(err instanceof NotFound)) throw err;
-      // The therapist deleted the follow-up list: its tasks went with it (theirs), and a new list is
-      // found or made by name for this one.
-      await listGone(run.store, list.id, run.action.therapist_id);
-      const providerListId = await connector.ensureList(await listName(run));
-      list = await replaceTaskList(run.store.db, { listId: list.id, providerListId, now: run.store.now() });
-      made = await connector.createTask(list.providerListId, draft, { mayExist: false });
-    }
-    await recordTask(run.store.db, { therapistId: run.action.therapist_id, listId: list.id, key: p.key, marker: taskMarker(p.key), providerTaskId: made.taskId, now: run.store.now() });
-    return { status: 'done', externalRef: made.taskId, outcome: { created: made.created } };
-  },
+  run: (p, run) => openTask(run, p),
 };
+
+/** What a task is made of: its fact's key (one task per fact), title, notes, due date and a link. */
+export interface TaskContent {
+  key: string;
+  title: string;
+  notes: string;
+  due: string | null;
+  link?: { url: string; label: string } | undefined;
+}
+
+/**
+ * Opens the task for a fact, once (task.open, and the follow-ups that make their content when they run):
+ * a task already recorded for the fact is not opened again, whatever its state; after a crash or a
+ * lost answer the platform is searched for the task's marker before a second is made.
+ */
+export async function openTask(run: ActionRun, p: TaskContent): Promise<ActionResult> {
+  const existing = await findTask(run.store.db, run.action.therapist_id, p.key);
+  if (existing) {
+    return existing.status === 'open'
+      ? { status: 'done', externalRef: existing.providerTaskId, outcome: { created: false } }
+      : { status: 'cancelled', reason: `the task for this was already ${existing.status} by ${existing.closedBy}` };
+  }
+  const conn = await connectionOf(run);
+  if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
+  const connector = await run.connectors.taskConnector(conn);
+  let list = await listFor(run, connector, conn.id);
+  const draft = { key: p.key, title: p.title, notes: p.notes, due: p.due, ...(p.link ? { link: p.link } : {}) };
+  let made: { taskId: string; created: boolean };
+  try {
+    made = await connector.createTask(list.providerListId, draft, { mayExist: mayHaveHappened(run) });
+  } catch (err) {
+    if (!(err instanceof NotFound)) throw err;
+    // The therapist deleted the follow-up list: its tasks went with it (theirs), and a new list is
+    // found or made by name for this one.
+    await listGone(run.store, list.id, run.action.therapist_id);
+    const providerListId = await connector.ensureList(await listName(run));
+    list = await replaceTaskList(run.store.db, { listId: list.id, providerListId, now: run.store.now() });
+    made = await connector.createTask(list.providerListId, draft, { mayExist: false });
+  }
+  await recordTask(run.store.db, { therapistId: run.action.therapist_id, listId: list.id, key: p.key, marker: taskMarker(p.key), providerTaskId: made.taskId, now: run.store.now() });
+  return { status: 'done', externalRef: made.taskId, outcome: { created: made.created } };
+}
 
 /** Whether an opening of the task for this fact is still to be carried out (pending, running or parked). */
 async function openingPending(run: Pick<ActionRun, 'store' | 'action'>, key: string): Promise<boolean> {
@@ -113,7 +131,7 @@ async function openingPending(run: Pick<ActionRun, 'store' | 'action'>, key: str
     .selectFrom('actions')
     .select('id')
     .where('therapist_id', '=', run.action.therapist_id)
-    .where('kind', '=', TASK_OPEN)
+    .where('kind', 'in', OPENING_KINDS)
     .where('status', 'in', ['pending', 'running', 'parked'])
     .where(sql<string>`payload->>'key'`, '=', key)
     .executeTakeFirst();
@@ -145,26 +163,29 @@ export const taskUpdatePlugin: ActionPlugin<z.output<typeof updateSchema>> = {
   payload: updateSchema,
   secretFields: ['title', 'notes'],
   onCrash: 'recover',
-  async run(p, run): Promise<ActionResult> {
-    const task = await findTask(run.store.db, run.action.therapist_id, p.key);
-    if (!task) {
-      // Its opening has not been carried out yet (it waits for a retry): this one waits too.
-      if (await openingPending(run, p.key)) throw new RetryAfter(null, 'the task is not open yet');
-      return { status: 'cancelled', reason: 'no task was opened for this' };
-    }
-    if (task.status !== 'open') return { status: 'cancelled', reason: `the task was ${task.status} by ${task.closedBy}: not reopened` };
-    const conn = await connectionOf({ ...run, action: { ...run.action, connection_id: task.connectionId } });
-    if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
-    const connector = await run.connectors.taskConnector(conn);
-    const remote = await connector.updateTask(task.providerListId, task.providerTaskId, {
-      ...(p.title !== undefined ? { title: p.title } : {}),
-      ...(p.notes !== undefined ? { notes: p.notes } : {}),
-      ...(p.due !== undefined ? { due: p.due } : {}),
-    });
-    const status = await noteRemote(run, task.id, remote);
-    return { status: 'done', externalRef: task.providerTaskId, outcome: { status } };
-  },
+  run: (p, run) => updateTask(run, p.key, p),
 };
+
+/** Writes new content into the open task of a fact; one the therapist completed or deleted is left alone. */
+export async function updateTask(run: ActionRun, key: string, p: { title?: string | undefined; notes?: string | undefined; due?: string | null | undefined }): Promise<ActionResult> {
+  const task = await findTask(run.store.db, run.action.therapist_id, key);
+  if (!task) {
+    // Its opening has not been carried out yet (it waits for a retry): this one waits too.
+    if (await openingPending(run, key)) throw new RetryAfter(null, 'the task is not open yet');
+    return { status: 'cancelled', reason: 'no task was opened for this' };
+  }
+  if (task.status !== 'open') return { status: 'cancelled', reason: `the task was ${task.status} by ${task.closedBy}: not reopened` };
+  const conn = await connectionOf({ ...run, action: { ...run.action, connection_id: task.connectionId } });
+  if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
+  const connector = await run.connectors.taskConnector(conn);
+  const remote = await connector.updateTask(task.providerListId, task.providerTaskId, {
+    ...(p.title !== undefined ? { title: p.title } : {}),
+    ...(p.notes !== undefined ? { notes: p.notes } : {}),
+    ...(p.due !== undefined ? { due: p.due } : {}),
+  });
+  const status = await noteRemote(run, task.id, remote);
+  return { status: 'done', externalRef: task.providerTaskId, outcome: { status } };
+}
 
 const closeSchema = z.strictObject({
   key: z.string().min(1).max(500),
@@ -179,29 +200,33 @@ export const taskClosePlugin: ActionPlugin<z.output<typeof closeSchema>> = {
   payload: closeSchema,
   secretFields: ['notes'],
   onCrash: 'recover',
-  async run(p, run): Promise<ActionResult> {
-    const task = await findTask(run.store.db, run.action.therapist_id, p.key);
-    if (!task) {
-      // Its opening may still be on its way (waiting for a retry, parked, running elsewhere): the
-      // close waits for it rather than leave a task open for good.
-      if (await openingPending(run, p.key)) throw new RetryAfter(null, 'the task is not open yet');
-      return { status: 'cancelled', reason: 'no task was opened for this' };
-    }
-    if (task.status !== 'open') return { status: 'done', externalRef: task.providerTaskId, outcome: { already: task.status, by: task.closedBy } };
-    const conn = await connectionOf({ ...run, action: { ...run.action, connection_id: task.connectionId } });
-    if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
-    const connector = await run.connectors.taskConnector(conn);
-    if (p.notes !== undefined) {
-      const remote = await connector.updateTask(task.providerListId, task.providerTaskId, { notes: p.notes });
-      const ours = mayHaveHappened(run);
-      const status = await noteRemote(run, task.id, remote, ours);
-      if (status !== 'open') return { status: 'done', externalRef: task.providerTaskId, outcome: { already: status, by: ours && status === 'completed' ? 'sessionkeeper' : 'therapist' } };
-    }
-    await connector.completeTask(task.providerListId, task.providerTaskId);
-    await closeTask(run.store.db, { therapistId: run.action.therapist_id, taskId: task.id, status: 'completed', by: 'sessionkeeper', now: run.store.now() });
-    return { status: 'done', externalRef: task.providerTaskId, outcome: { closed: true } };
-  },
+  run: (p, run) => closeTaskOf(run, p.key, p.notes),
 };
+
+/** Completes the task of a fact (after writing why into its notes, when given): the fact is settled. */
+export async function closeTaskOf(run: ActionRun, key: string, notes: string | undefined): Promise<ActionResult> {
+  const p = { key, notes };
+  const task = await findTask(run.store.db, run.action.therapist_id, p.key);
+  if (!task) {
+    // Its opening may still be on its way (waiting for a retry, parked, running elsewhere): the
+    // close waits for it rather than leave a task open for good.
+    if (await openingPending(run, p.key)) throw new RetryAfter(null, 'the task is not open yet');
+    return { status: 'cancelled', reason: 'no task was opened for this' };
+  }
+  if (task.status !== 'open') return { status: 'done', externalRef: task.providerTaskId, outcome: { already: task.status, by: task.closedBy } };
+  const conn = await connectionOf({ ...run, action: { ...run.action, connection_id: task.connectionId } });
+  if (!conn) return { status: 'cancelled', reason: 'the connection is gone' };
+  const connector = await run.connectors.taskConnector(conn);
+  if (p.notes !== undefined) {
+    const remote = await connector.updateTask(task.providerListId, task.providerTaskId, { notes: p.notes });
+    const ours = mayHaveHappened(run);
+    const status = await noteRemote(run, task.id, remote, ours);
+    if (status !== 'open') return { status: 'done', externalRef: task.providerTaskId, outcome: { already: status, by: ours && status === 'completed' ? 'sessionkeeper' : 'therapist' } };
+  }
+  await connector.completeTask(task.providerListId, task.providerTaskId);
+  await closeTask(run.store.db, { therapistId: run.action.therapist_id, taskId: task.id, status: 'completed', by: 'sessionkeeper', now: run.store.now() });
+  return { status: 'done', externalRef: task.providerTaskId, outcome: { closed: true } };
+}
 
 // ---------------------------------------------------------------------------------------------
 

@@ -118,8 +118,10 @@ describe('risk', () => {
     const first = { at: '2026-03-01T09:00:00Z', items: [session('s1', '2026-03-02T10:00:00-05:00', '2026-03-01T08:00:00Z')] };
     const flagged = run([first], '2026-03-10T12:00:00Z');
     expect(flagged.clients[0]!.risks).toEqual([
-      { kind: 'not_rebooked', afterSession: 1, since: '2026-03-09T15:50:00.000Z', reason: 'no session booked 7 days after session 1 on 2026-03-02' },
+      { kind: 'not_rebooked', afterSession: 1, ref: expect.stringContaining('s1'), since: '2026-03-09T15:50:00.000Z', reason: 'no session booked 7 days after session 1 on 2026-03-02' },
     ]);
+    // Before it is true, the figures say when it will be (the engine reads the ledger again then).
+    expect(run([first], '2026-03-05T12:00:00Z').clients[0]).toMatchObject({ risks: [], nextRiskAt: '2026-03-09T15:50:00.000Z' });
     const rebooked = run([first, { at: '2026-03-10T13:00:00Z', items: [session('s2', '2026-03-12T10:00:00-04:00', '2026-03-10T12:30:00Z')] }], '2026-03-10T14:00:00Z');
     expect(rebooked.clients[0]).toMatchObject({ risks: [], nextBooked: '2026-03-12T14:00:00.000Z' });
   });

@@ -6,13 +6,31 @@ import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { testBackends, testStores } from '../helpers/db.js';
-import { viewOf } from './platform-view.js';
+import { meOf, viewOf } from './platform-view.js';
 import { practiceWeek, rng, runResult, unknownRemindersAsDone } from './practice-life.js';
 import { googleWorld, graphWorld, injectFaults, play, type World, type WorldOptions } from './world.js';
 
 const SEED = Number(process.env['SK_HARNESS_SEED'] ?? 20261126);
 const FROM = '2026-03-02T07:00:00-05:00';
 const END = DateTime.fromISO(FROM).plus({ days: 8 }).toUTC().toISO()!;
+
+/** The follow-up tasks at the platform, across the therapists' lists: each must be there once. */
+async function platformTasks(w: World): Promise<{ title: string; status: string }[]> {
+  const lists = await w.store.db
+    .selectFrom('task_lists as l')
+    .innerJoin('calendars as c', 'c.connection_id', 'l.connection_id')
+    .select(['l.provider_list_id', 'l.therapist_id', 'l.connection_id', 'c.id as calendar_id'])
+    .execute();
+  const out: { title: string; status: string }[] = [];
+  for (const l of lists) {
+    const me = await meOf(w, { therapistId: l.therapist_id, connectionId: l.connection_id, calendarId: l.calendar_id });
+    out.push(...viewOf(w).tasks(me, l.provider_list_id).map((t) => ({ title: t.title, status: t.status })));
+  }
+  return out;
+}
+
+/** Follow-ups opened (done) in a run's result. */
+const followUpsOpened = (r: { actions: string[] }) => r.actions.filter((a) => /^followup:[^~]+ done$/.test(a)).length;
 
 for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorld]] as const) {
   for (const backend of testBackends()) {
@@ -50,6 +68,10 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         expect(viewOf(worlds[0]!).sent().length).toBe(reminders.length);
         const w = worlds[0]!;
         expect([...w.tagWrites().values()].every((n) => n === 1)).toBe(true);
+        // Cancellations, declines and no-shows opened follow-ups, each one task at the platform; some closed when the client booked again.
+        expect(followUpsOpened(clean)).toBeGreaterThan(2);
+        expect(clean.actions.some((a) => /^followup:.*~close done$/.test(a))).toBe(true);
+        expect(await platformTasks(w)).toHaveLength(followUpsOpened(clean));
       });
 
       test('every notification delivered three times, eight at once: the same facts and actions', async () => {
@@ -75,6 +97,8 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         const sent = viewOf(w).sent().length;
         expect(sent).toBeGreaterThanOrEqual(done);
         expect(sent).toBeLessThanOrEqual(done + unknown);
+        // Never a follow-up task twice, whatever failed in between.
+        expect(await platformTasks(w)).toHaveLength(followUpsOpened(clean));
         const writes = [...w.tagWrites().values()];
         expect(writes.length).toBeGreaterThan(0);
         expect(writes.every((n) => n === 1)).toBe(true);

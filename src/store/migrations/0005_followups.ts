@@ -38,7 +38,4 @@ CREATE TABLE follow_up_facts (
 -- session rather than booking a second one.
 ALTER TABLE booking_links ADD COLUMN appointment_id uuid REFERENCES appointments (id) ON DELETE SET NULL;
 ALTER TABLE bookings ADD COLUMN moves_appointment_id uuid REFERENCES appointments (id) ON DELETE SET NULL;
-
--- Actions are looked up by the fact they are about (a reminder's earlier sends, a booking's follow-up).
-CREATE INDEX actions_fact ON actions (therapist_id, fact_key) WHERE fact_key IS NOT NULL;
 `;
