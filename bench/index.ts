@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'google-actions': () => import('./google-actions.js'),
   'graph-actions': () => import('./graph-actions.js'),
   slots: () => import('./slots.js'),
+  followups: () => import('./followups.js'),
 };
 
 const names = process.argv.slice(2);

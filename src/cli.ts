@@ -18,7 +18,7 @@ import { upkeepChannels } from './engine/channels.js';
 import { completeGoogleConnect, completeMicrosoftConnect, disconnectConnection, refreshCalendars, setCalendarRole } from './engine/connect.js';
 import { googleOAuth, microsoftAuth, platformConnectors, requireGoogle, requireMicrosoft, signInvite, signState } from './engine/platforms.js';
 import { recordSyncError, syncCalendar } from './engine/sync.js';
-import { createBookingLink } from './engine/booking.js';
+import { createBookingLink, movableSession } from './engine/booking.js';
 import { reminderValues, renderTemplate } from './engine/reminders.js';
 import { suggestForClient } from './engine/suggestions.js';
 import { tick } from './engine/worker.js';
@@ -349,28 +349,39 @@ const commands: Record<string, Command> = {
   link: {
     summary: 'a booking link for a client: signed, expiring, single use; opens the booking page',
     usage: [
-      'sessionkeeper link --client ID [--type TYPE] [--json]',
+      'sessionkeeper link --client ID [--session APPOINTMENT_ID] [--type TYPE] [--json]',
       '  Prints a link the client can book a session from (the practice\'s bookingLinkDays, default 14 days).',
+      '  With --session (one of the client\'s sessions), the link moves that session to the time the client',
+      '  chooses instead of booking another, and works at least until the session starts.',
       '  The link carries no name or email: only a random id, the expiry and a signature. Needs',
       '  SESSIONKEEPER_PUBLIC_URL to point at this server (otherwise the link is made for http://localhost:PORT).',
     ].join('\n'),
     async run(args, io) {
-      const { values } = parse(args, { client: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } });
+      const { values } = parse(args, { client: { type: 'string' }, session: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } });
       const clientId = values['client'];
       if (typeof clientId !== 'string' || !/^[0-9a-f-]{36}$/i.test(clientId)) throw new InvalidInput('link needs --client ID (a client id as `sessionkeeper status` or the add-ons show it)');
+      const sessionId = values['session'];
+      if (sessionId !== undefined && (typeof sessionId !== 'string' || !isUuid(sessionId))) throw new InvalidInput('--session must be an appointment id (a uuid)');
       return withApp(io, 'sessionkeeper link', async (app) => {
         const owner = await app.store.db.selectFrom('clients').select('therapist_id').where('id', '=', clientId).executeTakeFirst();
         if (!owner) throw new InvalidInput(`no client ${clientId}`);
+        // A link about a session lasts until it starts (a session further ahead than bookingLinkDays).
+        const session = sessionId ? await app.store.db.selectFrom('appointments').select('start_at').where('id', '=', sessionId).where('therapist_id', '=', owner.therapist_id).where('client_id', '=', clientId).executeTakeFirst() : undefined;
+        if (sessionId && !session) throw new InvalidInput(`no session ${sessionId} of client ${clientId}`);
         const made = await createBookingLink(app.store, {
           therapistId: owner.therapist_id,
           clientId,
           now: app.store.now(),
           publicUrl: app.config.publicUrl ?? `http://localhost:${app.config.port}`,
           ...(typeof values['type'] === 'string' ? { typeId: values['type'] } : {}),
+          ...(sessionId && session ? { appointmentId: sessionId, validUntil: session.start_at } : {}),
         });
-        await audit(app.store.db, { at: app.store.now(), therapistId: owner.therapist_id, actor: 'operator', action: 'create', subjectType: 'booking_link', subjectId: made.id });
-        if (values['json']) io.stdout(JSON.stringify({ url: made.url, expiresAt: made.expiresAt.toISOString() }, null, 2));
-        else io.stdout(`${made.url}\n  valid until ${made.expiresAt.toISOString()}`);
+        await audit(app.store.db, { at: app.store.now(), therapistId: owner.therapist_id, actor: 'operator', action: 'create', subjectType: 'booking_link', subjectId: made.id, ...(sessionId ? { detail: { appointmentId: sessionId } } : {}) });
+        if (sessionId && !(await movableSession(app.store.db, app.store.keyring, { therapistId: owner.therapist_id, clientId, appointmentId: sessionId }, app.store.now()))) {
+          io.stderr('note: that session can no longer be moved (cancelled, over, or an invite the client organizes): the link books a new session');
+        }
+        if (values['json']) io.stdout(JSON.stringify({ url: made.url, expiresAt: made.expiresAt.toISOString(), ...(sessionId ? { movesSession: sessionId } : {}) }, null, 2));
+        else io.stdout(`${made.url}\n  ${sessionId ? `moves session ${sessionId}; ` : ''}valid until ${made.expiresAt.toISOString()}`);
         return 0;
       });
     },

@@ -11,7 +11,10 @@ import { silentLogger } from '../src/log.js';
 import { systemClock } from '../src/clock.js';
 import { loadCredentials } from '../src/store/connections.js';
 import { openStore } from '../src/store/store.js';
-import { seedTherapist } from './store/fixtures.js';
+import { seedCalendar, seedTherapist } from './store/fixtures.js';
+import { openLink } from '../src/engine/booking.js';
+import { sealContext } from '../src/store/keys.js';
+import { upsertSnapshots } from '../src/store/snapshots.js';
 import { ev, gone, practice, therapist, client } from './domain/builders.js';
 import { spawnSync } from 'node:child_process';
 
@@ -63,6 +66,40 @@ describe('sessionkeeper', () => {
     expect(await run(['link', '--client', id], env)).toMatchObject({ code: 2, err: expect.stringContaining(`no client ${id}`) });
   });
 
+  test('link --session: a link that moves one of the client\'s sessions, open until it starts; refused for another session', async () => {
+    const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'link-session') };
+    const start = new Date(Math.ceil((Date.now() + 30 * 86_400_000) / 60_000) * 60_000);
+    const seeded = await withStore(env, async (store) => {
+      const who = await seedCalendar(store, 'link-session');
+      const now = new Date();
+      // A client we know the address of, and their upcoming session on an event the therapist organizes.
+      const client = await store.db
+        .insertInto('clients')
+        .values({ therapist_id: who.therapistId, ledger_key: store.keyring.encrypt('email:sam@example.com', sealContext('clients', 'ledger_key')), created_at: now, updated_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const end = new Date(start.getTime() + 50 * 60_000);
+      await upsertSnapshots(store.db, store.keyring, who.calendarId, [{ eventId: 'ev-1', status: 'confirmed', startAt: start, endAt: end, payload: { kind: 'event', organizer: { email: 'dr@practice.example', self: true }, onlineMeetingUrl: null, location: null } }], now);
+      const session = await store.db
+        .insertInto('appointments')
+        .values({ therapist_id: who.therapistId, calendar_id: who.calendarId, event_id: 'ev-1', client_id: client.id, state: 'scheduled', start_at: start, end_at: end, created_at: now, updated_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return { clientId: client.id, sessionId: session.id };
+    });
+    expect(await run(['link', '--client', seeded.clientId, '--session', 'tomorrow'], env)).toMatchObject({ code: 2, err: expect.stringContaining('--session must be an appointment id') });
+    const other = '00000000-0000-4000-8000-000000000000';
+    expect(await run(['link', '--client', seeded.clientId, '--session', other], env)).toMatchObject({ code: 2, err: expect.stringContaining(`no session ${other}`) });
+    const made = await run(['link', '--client', seeded.clientId, '--session', seeded.sessionId, '--json'], env);
+    expect(made).toMatchObject({ code: 0, err: '' });
+    const printed = JSON.parse(made.out) as { url: string; expiresAt: string; movesSession: string };
+    expect(printed.movesSession).toBe(seeded.sessionId);
+    // Past the practice's 14 days: until the session.
+    expect(Date.parse(printed.expiresAt)).toBe(start.getTime());
+    const opened = await withStore(env, (store) => openLink(store.db, store.keyring, printed.url.split('/book/')[1]!, new Date()));
+    expect(opened).toMatchObject({ state: 'open', link: { clientId: seeded.clientId, appointmentId: seeded.sessionId } });
+  });
+
   test('reminder-preview renders the template with example values; settings checks a file whole and saves it', async () => {
     const file = path.join(tmp, 'reminder-practice.json');
     fs.writeFileSync(file, JSON.stringify({ timeZone: 'Europe/London', reminderEmail: { subject: 'See you {date}, {client}', text: 'Hi {client}, {therapist} expects you at {time} ({zone}).\n{link}' } }));
@@ -92,12 +129,12 @@ describe('sessionkeeper', () => {
   test('migrate and status on a new folder', async () => {
     const env = { SESSIONKEEPER_DATA_DIR: path.join(tmp, 'status') };
     const migrated = await run(['migrate'], env);
-    expect(migrated).toMatchObject({ code: 0, out: 'applied 0001_initial, 0002_engine, 0003_actions, 0004_booking; 4 migrations in place' });
+    expect(migrated).toMatchObject({ code: 0, out: 'applied 0001_initial, 0002_engine, 0003_actions, 0004_booking, 0005_followups; 5 migrations in place' });
     expect(migrated.err).toContain('created a new encryption key');
-    expect((await run(['migrate'], env)).out).toBe('up to date: 4 migrations in place');
+    expect((await run(['migrate'], env)).out).toBe('up to date: 5 migrations in place');
     const status = await run(['status', '--json'], env);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.out)).toMatchObject({ database: { backend: 'pglite' }, migrations: ['0001_initial', '0002_engine', '0003_actions', '0004_booking'], connections: {}, actions: {}, pendingSyncs: 0 });
+    expect(JSON.parse(status.out)).toMatchObject({ database: { backend: 'pglite' }, migrations: ['0001_initial', '0002_engine', '0003_actions', '0004_booking', '0005_followups'], connections: {}, actions: {}, pendingSyncs: 0 });
   });
 
   test('rotate-key with the key in the data folder: a new key, every secret moved, the old key file gone', async () => {

@@ -20,7 +20,7 @@ describe('routes', () => {
     const base = `http://127.0.0.1:${running.port}`;
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', database: { ok: true, backend: 'pglite', migrations: 4 } });
+    expect(await health.json()).toMatchObject({ status: 'ok', database: { ok: true, backend: 'pglite', migrations: 5 } });
 
     const missing = await fetch(`${base}/nope`);
     expect(missing.status).toBe(404);

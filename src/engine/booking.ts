@@ -1,11 +1,13 @@
-// Rebooking from a link: the signed, expiring link a client gets (bound to practice, client and the
-// fact that prompted it; single use for a booking), what the booking page shows, and the booking
-// itself: free in our store and on the platform, one winner when two take the same time, the event
-// made by the outbox's event.create with the client invited, and a hold on the time until it is.
+// Rebooking from a link: the signed, expiring link a client gets (bound to practice, client, the fact
+// that prompted it and the session it is about; single use for a booking), what the booking page
+// shows, and the booking itself: free in our store and on the platform, one winner when two take the
+// same time, the event made by the outbox's event.create with the client invited (or, for a link about
+// a session, that session's event moved by event.patch), and a hold on the time until it is.
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { DateTime, IANAZone } from 'luxon';
 import type { CalendarConnector } from '../../connectors/port.js';
+import type { LiveEvent } from '../../connectors/types.js';
 import { InvalidInput } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Mode, Suggestion } from '../scheduling/slots.js';
@@ -14,12 +16,13 @@ import { enqueueAction } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { therapistSettings } from '../store/practices.js';
 import type { Database } from '../store/schema.js';
+import { readSnapshot } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
 import { clientContact, practiceNames } from './contacts.js';
 import { plannedAction } from './outbox.js';
 import type { ConnectorFactory } from './platforms.js';
-import { clientAppointmentType, suggestForClient, therapistSchedule, typeSlots } from './suggestions.js';
-import { EVENT_CREATE, type EventCreatePayload } from './writes.js';
+import { clientAppointmentType, suggestForClient, therapistSchedule, typeSlots, type AppointmentType, type MovingSession } from './suggestions.js';
+import { EVENT_CREATE, EVENT_PATCH, type EventCreatePayload, type EventPatchPayload } from './writes.js';
 
 const LINK_PURPOSE = 'booking-link-v1';
 const TOKEN_VERSION = 1;
@@ -27,6 +30,8 @@ const TOKEN_VERSION = 1;
 const FREE_BUSY_TIMEOUT_MS = 5_000;
 /** The booking page's suggestions (the issue: 8 for the page). */
 export const PAGE_SUGGESTIONS = 8;
+/** How far a link may be kept open for the session it is about (validUntil): an invite's link works until the session. */
+const LINK_MAX_DAYS = 90;
 
 export interface BookingLink {
   id: string;
@@ -35,6 +40,8 @@ export interface BookingLink {
   clientId: string;
   factKey: string;
   typeId: string | null;
+  /** The session this link offers to move (a reminder's or an invite's link), else null. */
+  appointmentId: string | null;
   expiresAt: Date;
 }
 
@@ -48,8 +55,16 @@ export interface BookingView {
   mode: Mode;
   typeName: string;
   location: string | null;
-  /** confirming: the event is being made; confirmed: it exists (the invitation went out); failed: it could not be made. */
+  /** confirming: the event is being made (or moved); confirmed: it is (the invitation or update went out); failed: it could not be. */
   status: 'confirming' | 'confirmed' | 'failed';
+  /** The client's existing session was moved to this time (rather than a new one booked). */
+  moved: boolean;
+  /** Where it was moved from, when we still know (null for a new session, or a move whose old time is no longer on record). */
+  movedFrom: Date | null;
+  /** The session's own calendar file UID, for a move (its reminders' .ics use the same). */
+  icsUid: string;
+  /** When the booking was made: a move's .ics replaces the session's earlier copies by it (SEQUENCE). */
+  madeAt: Date;
 }
 
 export type OpenedLink =
@@ -63,10 +78,12 @@ export type OpenedLink =
 
 /**
  * The token: version, the link row's id, its expiry (seconds) and a MAC over them and what the row
- * binds (practice, client, fact), base64url. It says nothing about the client: the row does.
+ * binds (practice, client, fact, and the session it moves, if one), base64url. It says nothing about
+ * the client: the row does. A changed row (another session, or none) no longer matches the MAC; a link
+ * about no session signs what it signed before sessions were bound, so links already sent still open.
  */
-function signedMessage(l: Pick<BookingLink, 'id' | 'practiceId' | 'clientId' | 'factKey'>, expSeconds: number): string {
-  return `${l.practiceId}|${l.clientId}|${l.factKey}|${l.id}|${expSeconds}`;
+function signedMessage(l: Pick<BookingLink, 'id' | 'practiceId' | 'clientId' | 'factKey' | 'appointmentId'>, expSeconds: number): string {
+  return `${l.practiceId}|${l.clientId}|${l.factKey}|${l.id}|${expSeconds}${l.appointmentId ? `|session:${l.appointmentId}` : ''}`;
 }
 
 function encodeToken(keyring: Keyring, link: BookingLink): string {
@@ -92,10 +109,22 @@ function decodeToken(token: string): { id: string; exp: number; mac: Buffer } | 
 /**
  * Makes a booking link for a client of this therapist. `factKey` names what prompted it (a signal or
  * transition key) so the booking can close what it opened; '' for one asked for by hand.
+ * `appointmentId` (a session of this therapist and client) makes it a link that moves that session
+ * rather than booking another. `validUntil` keeps it open at least until then (an invite's link
+ * until the session), at most LINK_MAX_DAYS ahead; it never closes sooner than bookingLinkDays.
  */
 export async function createBookingLink(
   store: Store,
-  input: { therapistId: string; clientId: string; factKey?: string; typeId?: string | null; now: Date; publicUrl?: string | undefined },
+  input: {
+    therapistId: string;
+    clientId: string;
+    factKey?: string;
+    typeId?: string | null;
+    appointmentId?: string | null;
+    validUntil?: Date | null;
+    now: Date;
+    publicUrl?: string | undefined;
+  },
 ): Promise<{ id: string; token: string; url: string; expiresAt: Date }> {
   const db = store.db;
   const owner = await db
@@ -110,10 +139,28 @@ export async function createBookingLink(
   if (contact.emails.length === 0) throw new InvalidInput('the client cannot book online', [{ path: 'client', message: 'we know no email address of this client, so a booking could not invite them' }]);
   const settings = await therapistSettings(db, input.therapistId);
   if (input.typeId) await clientAppointmentType(db, settings, { therapistId: input.therapistId, clientId: input.clientId, typeId: input.typeId });
-  const expiresAt = DateTime.fromJSDate(input.now).plus({ days: settings.bookingLinkDays }).startOf('second').toJSDate();
+  const appointmentId = input.appointmentId ?? null;
+  if (appointmentId !== null) {
+    const session = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(appointmentId)
+      ? await db.selectFrom('appointments').select('id').where('id', '=', appointmentId).where('therapist_id', '=', input.therapistId).where('client_id', '=', input.clientId).executeTakeFirst()
+      : undefined;
+    if (!session) throw new InvalidInput('no such session', [{ path: 'session', message: `no session ${appointmentId} of this client with this therapist` }]);
+  }
+  const usual = DateTime.fromJSDate(input.now).plus({ days: settings.bookingLinkDays }).startOf('second').toMillis();
+  // Up to the second after validUntil (the token keeps seconds), never past the cap.
+  const wanted = input.validUntil ? Math.min(Math.ceil(input.validUntil.getTime() / 1000) * 1000, DateTime.fromJSDate(input.now).plus({ days: LINK_MAX_DAYS }).startOf('second').toMillis()) : 0;
+  const expiresAt = new Date(Math.max(usual, wanted));
   const row = await db
     .insertInto('booking_links')
-    .values({ therapist_id: input.therapistId, client_id: input.clientId, fact_key: input.factKey ?? '', appointment_type: input.typeId ?? null, expires_at: expiresAt, created_at: input.now })
+    .values({
+      therapist_id: input.therapistId,
+      client_id: input.clientId,
+      fact_key: input.factKey ?? '',
+      appointment_type: input.typeId ?? null,
+      appointment_id: appointmentId,
+      expires_at: expiresAt,
+      created_at: input.now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const token = encodeToken(store.keyring, {
@@ -123,6 +170,7 @@ export async function createBookingLink(
     clientId: input.clientId,
     factKey: input.factKey ?? '',
     typeId: input.typeId ?? null,
+    appointmentId,
     expiresAt,
   });
   const base = input.publicUrl ?? 'http://localhost:8080';
@@ -136,7 +184,7 @@ export async function openLink(db: Kysely<Database>, keyring: Keyring, token: st
   const row = await db
     .selectFrom('booking_links as l')
     .innerJoin('therapists as t', 't.id', 'l.therapist_id')
-    .select(['l.id', 'l.therapist_id', 'l.client_id', 'l.fact_key', 'l.appointment_type', 'l.expires_at', 't.practice_id'])
+    .select(['l.id', 'l.therapist_id', 'l.client_id', 'l.fact_key', 'l.appointment_type', 'l.appointment_id', 'l.expires_at', 't.practice_id'])
     .where('l.id', '=', decoded.id)
     .executeTakeFirst();
   if (!row) return { state: 'invalid' };
@@ -147,6 +195,7 @@ export async function openLink(db: Kysely<Database>, keyring: Keyring, token: st
     clientId: row.client_id,
     factKey: row.fact_key,
     typeId: row.appointment_type,
+    appointmentId: row.appointment_id,
     expiresAt: row.expires_at,
   };
   if (decoded.exp !== Math.floor(link.expiresAt.getTime() / 1000) || !keyring.macMatches(signedMessage(link, decoded.exp), LINK_PURPOSE, decoded.mac)) return { state: 'invalid' };
@@ -157,28 +206,126 @@ export async function openLink(db: Kysely<Database>, keyring: Keyring, token: st
   return { state: 'open', link, failed: bookings[0] ?? null };
 }
 
-/** The bookings made from a link, newest first, with their status read off their event.create action. */
+/** The UID of a session's .ics (a reminder's attachment, a move's confirmation): the same session, one calendar entry. */
+export const sessionIcsUid = (id: string) => `${id}@sessionkeeper`;
+
+/** The bookings made from a link, newest first, with their status read off their event.create (or a move's event.patch) action. */
 async function linkBookings(db: Kysely<Database>, link: BookingLink): Promise<BookingView[]> {
   const rows = await db
     .selectFrom('bookings as b')
     .innerJoin('actions as a', 'a.id', 'b.action_id')
-    .select(['b.id', 'b.start_at', 'b.end_at', 'b.time_zone', 'b.client_zone', 'b.mode', 'b.appointment_type', 'b.location', 'a.status'])
+    .select(['b.id', 'b.start_at', 'b.end_at', 'b.time_zone', 'b.client_zone', 'b.mode', 'b.appointment_type', 'b.location', 'b.moves_appointment_id', 'b.created_at', 'a.kind', 'a.status'])
     .where('b.link_id', '=', link.id)
     .where('b.therapist_id', '=', link.therapistId)
     .orderBy('b.created_at', 'desc')
     .execute();
   const settings = await therapistSettings(db, link.therapistId);
-  return rows.map((r) => ({
-    id: r.id,
-    start: r.start_at,
-    end: r.end_at,
-    zone: r.time_zone,
-    clientZone: r.client_zone,
-    mode: r.mode,
-    typeName: settings.appointmentTypes.find((t) => t.id === r.appointment_type)?.name ?? 'Appointment',
-    location: r.location,
-    status: r.status === 'done' ? 'confirmed' : r.status === 'failed' || r.status === 'cancelled' ? 'failed' : 'confirming',
-  }));
+  return Promise.all(
+    rows.map(async (r) => {
+      const moved = r.kind === EVENT_PATCH;
+      return {
+        id: r.id,
+        start: r.start_at,
+        end: r.end_at,
+        zone: r.time_zone,
+        clientZone: r.client_zone,
+        mode: r.mode,
+        typeName: settings.appointmentTypes.find((t) => t.id === r.appointment_type)?.name ?? 'Appointment',
+        location: r.location,
+        status: r.status === 'done' ? 'confirmed' : r.status === 'failed' || r.status === 'cancelled' ? 'failed' : 'confirming',
+        moved,
+        movedFrom: moved && r.moves_appointment_id ? await movedFrom(db, link.therapistId, r.moves_appointment_id, r) : null,
+        icsUid: sessionIcsUid(moved && r.moves_appointment_id ? r.moves_appointment_id : r.id),
+        madeAt: r.created_at,
+      } satisfies BookingView;
+    }),
+  );
+}
+
+/**
+ * Where a move took the session from. The session's row keeps its old start until the move syncs
+ * back; after that, the reschedule recorded since the booking (to this start) says where it was.
+ */
+async function movedFrom(db: Kysely<Database>, therapistId: string, appointmentId: string, booking: { start_at: Date; created_at: Date }): Promise<Date | null> {
+  const shown = await db
+    .selectFrom('appointment_transitions')
+    .select('detail')
+    .where('appointment_id', '=', appointmentId)
+    .where('therapist_id', '=', therapistId)
+    .where('kind', '=', 'rescheduled')
+    .where('recorded_at', '>=', booking.created_at)
+    .orderBy('recorded_at')
+    .orderBy('id')
+    .execute();
+  const move = shown.find((t) => Date.parse(String(t.detail['to'])) === booking.start_at.getTime());
+  if (move && typeof move.detail['from'] === 'string' && !Number.isNaN(Date.parse(move.detail['from']))) return new Date(move.detail['from']);
+  if (move) return null;
+  const session = await db.selectFrom('appointments').select('start_at').where('id', '=', appointmentId).where('therapist_id', '=', therapistId).executeTakeFirst();
+  return session && session.start_at.getTime() !== booking.start_at.getTime() ? session.start_at : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The session a link moves
+
+/** A session the link's client can move: where it is, its type, and how it is held (video or in person). */
+export interface MovableSession extends MovingSession {
+  typeId: string | null;
+  /** The event's IANA zone (the moved times are written in it), when it has one. */
+  zone: string | null;
+  /** It has a video link (Meet, Teams): a telehealth session. */
+  online: boolean;
+  /** Its location as the event has it (compared, never stored by us). */
+  location: string | null;
+}
+
+/**
+ * The session a link offers to move, when it still can be: the link names one, it is still scheduled
+ * (not cancelled, moved away or over), it starts in the future, and the therapist organizes its
+ * event (we can move it and the client gets the platform's update; an invite from the client is
+ * theirs to move). Otherwise null: the link books a new session, as a link about no session does.
+ */
+export async function movableSession(db: Kysely<Database>, keyring: Keyring, link: Pick<BookingLink, 'therapistId' | 'clientId' | 'appointmentId'>, now: Date): Promise<MovableSession | null> {
+  if (!link.appointmentId) return null;
+  const row = await db
+    .selectFrom('appointments as a')
+    .innerJoin('calendars as c', 'c.id', 'a.calendar_id')
+    .select(['a.id', 'a.calendar_id', 'a.event_id', 'a.start_at', 'a.end_at', 'a.time_zone', 'a.appointment_type', 'c.role'])
+    .where('a.id', '=', link.appointmentId)
+    .where('a.therapist_id', '=', link.therapistId)
+    .where('c.therapist_id', '=', link.therapistId)
+    .where('a.client_id', '=', link.clientId)
+    .where('a.state', '=', 'scheduled')
+    .where('a.start_at', '>', now)
+    .executeTakeFirst();
+  // A busy-only or ignored calendar is not one we write to.
+  if (!row || row.role === 'busy_only' || row.role === 'ignored') return null;
+  const snapshot = await readSnapshot(db, keyring, { calendarId: row.calendar_id, eventId: row.event_id });
+  if (!snapshot || snapshot.status === 'deleted' || snapshot.status === 'cancelled') return null;
+  const event = snapshot.payload as LiveEvent | null;
+  if (!event || event.kind !== 'event' || event.organizer?.self === false) return null;
+  return {
+    appointmentId: row.id,
+    calendarId: row.calendar_id,
+    eventId: row.event_id,
+    start: row.start_at,
+    end: row.end_at,
+    typeId: row.appointment_type,
+    zone: row.time_zone && IANAZone.isValidZone(row.time_zone) ? row.time_zone : null,
+    online: !!event.onlineMeetingUrl,
+    location: event.location ?? null,
+  };
+}
+
+/** The type to offer: the link's, else (for a move) the session's own while the practice still has it. */
+function linkTypeId(link: BookingLink, moving: MovableSession | null, types: readonly AppointmentType[]): string | null {
+  if (link.typeId) return link.typeId;
+  return moving?.typeId && types.some((t) => t.id === moving.typeId) ? moving.typeId : null;
+}
+
+/** A move keeps how the session is held (a move cannot add or take away its video link): video when it has one, where the type allows. */
+function movingMode(type: AppointmentType, moving: MovableSession): Mode {
+  const held: Mode = moving.online ? 'telehealth' : 'in_person';
+  return type.modes.includes(held) ? held : type.modes[0]!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,16 +341,28 @@ export interface BookingPage {
   suggestions: Suggestion[];
   /** Location names by id, and the default one's (for in-person slots). */
   locations: { id: string; name: string; address: string }[];
+  /**
+   * The session this link moves (its current time, and how it is held: the move keeps that), when it
+   * still can be moved; null when the link books a new session.
+   */
+  moving: { start: Date; end: Date; mode: Mode } | null;
 }
 
-/** What the booking page of an open link shows: the client's suggestions (8) with the practice's names. */
+/**
+ * What the booking page of an open link shows: the client's suggestions (8) with the practice's
+ * names; for a link about a session that can still be moved, that session, and times to move it to
+ * (its own time free for the move, its current start not among them, in the mode it is held in).
+ */
 export async function bookingPage(store: Store, link: BookingLink, now: Date): Promise<BookingPage> {
   const db = store.db;
   const names = await practiceNames(db, link.therapistId);
-  const schedule = await therapistSchedule(db, link.therapistId, now);
-  const result = await suggestForClient(store, { therapistId: link.therapistId, clientId: link.clientId, now, k: PAGE_SUGGESTIONS, typeId: link.typeId, schedule });
-  const client = await db.selectFrom('clients').select('time_zone').where('id', '=', link.clientId).executeTakeFirstOrThrow();
+  const moving = await movableSession(db, store.keyring, link, now);
+  const schedule = await therapistSchedule(db, link.therapistId, now, { moving });
   const settings = schedule.settings;
+  const typeId = linkTypeId(link, moving, settings.appointmentTypes);
+  const mode = moving ? movingMode(await clientAppointmentType(db, settings, { therapistId: link.therapistId, clientId: link.clientId, typeId }), moving) : undefined;
+  const result = await suggestForClient(store, { therapistId: link.therapistId, clientId: link.clientId, now, k: PAGE_SUGGESTIONS, typeId, schedule, ...(mode ? { mode } : {}) });
+  const client = await db.selectFrom('clients').select('time_zone').where('id', '=', link.clientId).executeTakeFirstOrThrow();
   return {
     ...names,
     type: result.appointmentType,
@@ -211,6 +370,7 @@ export async function bookingPage(store: Store, link: BookingLink, now: Date): P
     clientZone: client.time_zone,
     suggestions: result.suggestions,
     locations: settings.locations,
+    moving: moving && mode ? { start: moving.start, end: moving.end, mode } : null,
   };
 }
 
@@ -236,12 +396,17 @@ export type BookResult =
  * not show it busy. Under the therapist's row lock the store is looked at again: of two clients taking
  * the same time, the second finds the first's hold and gets `taken`. The event is made by event.create
  * (the outbox: exactly once, retried), with the client invited and a Meet or Teams link for telehealth.
+ * A link about a session that can still be moved (movableSession) moves it instead: the same checks
+ * with the session's own time free for it, then event.patch of its event to the new time with the
+ * client sent the platform's update; the session keeps its mode (`choice.mode` is not asked).
  */
 export async function bookSlot(deps: BookingDeps, token: string, choice: { start: Date; mode: Mode; clientZone?: string | null }): Promise<BookResult> {
   const { store, now } = deps;
   const opened = await openLink(store.db, store.keyring, token, now);
   if (opened.state !== 'open') return { kind: 'closed', link: opened };
   const link = opened.link;
+  const moving = await movableSession(store.db, store.keyring, link, now);
+  if (moving) return moveSession(deps, token, link, moving, choice);
   const schedule = await therapistSchedule(store.db, link.therapistId, now);
   const type = await clientAppointmentType(store.db, schedule.settings, { therapistId: link.therapistId, clientId: link.clientId, typeId: link.typeId });
   if (!type.modes.includes(choice.mode)) return { kind: 'taken', reason: `${type.name} is not offered ${choice.mode === 'in_person' ? 'in person' : 'by telehealth'}` };
@@ -274,6 +439,8 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
     await trx.selectFrom('therapists').select('id').where('id', '=', link.therapistId).forUpdate().executeTakeFirstOrThrow();
     const again = await openLink(trx, store.keyring, token, now);
     if (again.state !== 'open') return { kind: 'closed', link: again };
+    // The session became movable meanwhile (a link's session synced in): the client chooses again.
+    if (await movableSession(trx, store.keyring, link, now)) return { kind: 'taken', reason: 'your appointment changed just now' };
     const fresh = await therapistSchedule(trx, link.therapistId, now);
     if (!offered(typeSlots(fresh, type, now, choice.mode))) return { kind: 'taken', reason: 'that time was just taken' };
     const action = await enqueueAction(
@@ -309,7 +476,131 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
     await audit(trx, { at: now, therapistId: link.therapistId, actor: `client-link:${link.id}`, action: 'create', subjectType: 'booking', subjectId: bookingId, detail: { factKey: link.factKey, mode: choice.mode, type: type.id } });
     return {
       kind: 'booked',
-      booking: { id: bookingId, start: new Date(slot.start), end: new Date(slot.end), zone: schedule.zone, clientZone, mode: choice.mode, typeName: type.name, location: location?.address ?? null, status: 'confirming' },
+      booking: {
+        id: bookingId,
+        icsUid: sessionIcsUid(bookingId),
+        madeAt: now,
+        start: new Date(slot.start),
+        end: new Date(slot.end),
+        zone: schedule.zone,
+        clientZone,
+        mode: choice.mode,
+        typeName: type.name,
+        location: location?.address ?? null,
+        status: 'confirming',
+        moved: false,
+        movedFrom: null,
+      },
+    };
+  });
+}
+
+/**
+ * bookSlot for a link about a session that can be moved: the slot must be one offered for the move
+ * (the session's own busy time free for it, its current start not), the platform's free/busy must not
+ * show it busy but for the session itself (an interval exactly the session's time), and under the
+ * row lock the store and the session are looked at again. Then event.patch moves the session's event
+ * (its calendar, its connection) with the client notified, and the booking records the move: its new
+ * time is held until the session's row shows it (suggestions.ts pendingHolds).
+ */
+async function moveSession(deps: BookingDeps, token: string, link: BookingLink, moving: MovableSession, choice: { start: Date; clientZone?: string | null }): Promise<BookResult> {
+  const { store, now } = deps;
+  const schedule = await therapistSchedule(store.db, link.therapistId, now, { moving });
+  const type = await clientAppointmentType(store.db, schedule.settings, { therapistId: link.therapistId, clientId: link.clientId, typeId: linkTypeId(link, moving, schedule.settings.appointmentTypes) });
+  const mode = movingMode(type, moving);
+  const calendar = schedule.calendars.find((c) => c.id === moving.calendarId);
+  if (!calendar) return { kind: 'unavailable', reason: "the practice's calendar with your appointment is not connected" };
+  const offered = (s: ReturnType<typeof typeSlots>) => s.find((x) => x.start === choice.start.getTime() && x.modes.includes(mode));
+  const slot = offered(typeSlots(schedule, type, now, mode));
+  if (!slot) return { kind: 'taken', reason: 'that time is no longer free' };
+  const buffer = schedule.availability.bufferMinutes * 60_000;
+  const own = { start: moving.start.getTime(), end: moving.end.getTime() };
+  if ((await platformBusy(deps, link.therapistId, new Date(slot.start - buffer), new Date(slot.end + buffer), own)) === 'busy') {
+    return { kind: 'taken', reason: 'that time is no longer free' };
+  }
+  // A window that names its place moves an in-person session there; otherwise it stays where it is.
+  const place = mode === 'in_person' && slot.location ? schedule.settings.locations.find((l) => l.id === slot.location) : undefined;
+  const clientZone = choice.clientZone && IANAZone.isValidZone(choice.clientZone) ? choice.clientZone : null;
+  const bookingId = randomUUID();
+  const payload: EventPatchPayload = {
+    calendarId: moving.calendarId,
+    eventId: moving.eventId,
+    // The client gets the platform's update of the invite they have (Google sendUpdates=all; Graph always).
+    notifyAttendees: true,
+    start: new Date(slot.start).toISOString(),
+    end: new Date(slot.end).toISOString(),
+    timeZone: moving.zone ?? schedule.zone,
+  };
+  const secret = place && place.address !== moving.location ? { location: place.address } : undefined;
+
+  return store.db.transaction().execute(async (trx): Promise<BookResult> => {
+    await trx.selectFrom('therapists').select('id').where('id', '=', link.therapistId).forUpdate().executeTakeFirstOrThrow();
+    const again = await openLink(trx, store.keyring, token, now);
+    if (again.state !== 'open') return { kind: 'closed', link: again };
+    // The session changed meanwhile (moved, cancelled): what was checked no longer holds.
+    const still = await movableSession(trx, store.keyring, link, now);
+    if (!still || still.start.getTime() !== moving.start.getTime() || still.end.getTime() !== moving.end.getTime() || still.eventId !== moving.eventId) {
+      return { kind: 'taken', reason: 'your appointment changed just now' };
+    }
+    const fresh = await therapistSchedule(trx, link.therapistId, now, { moving: still });
+    if (!offered(typeSlots(fresh, type, now, mode))) return { kind: 'taken', reason: 'that time was just taken' };
+    const action = await enqueueAction(
+      trx,
+      plannedAction(
+        store.keyring,
+        link.therapistId,
+        { kind: EVENT_PATCH, key: `booking:${bookingId}:move`, factKey: link.factKey || null, connectionId: calendar.connectionId, payload: { ...payload }, ...(secret ? { secret } : {}) },
+        now,
+      ),
+    );
+    const location = place?.address ?? null;
+    await trx
+      .insertInto('bookings')
+      .values({
+        id: bookingId,
+        therapist_id: link.therapistId,
+        client_id: link.clientId,
+        link_id: link.id,
+        calendar_id: moving.calendarId,
+        appointment_type: type.id,
+        mode,
+        start_at: new Date(slot.start),
+        end_at: new Date(slot.end),
+        time_zone: schedule.zone,
+        location,
+        client_zone: clientZone,
+        action_id: action.id,
+        fact_key: link.factKey,
+        moves_appointment_id: moving.appointmentId,
+        created_at: now,
+      })
+      .execute();
+    await audit(trx, {
+      at: now,
+      therapistId: link.therapistId,
+      actor: `client-link:${link.id}`,
+      action: 'create',
+      subjectType: 'booking',
+      subjectId: bookingId,
+      detail: { factKey: link.factKey, mode, type: type.id, movesAppointment: moving.appointmentId },
+    });
+    return {
+      kind: 'booked',
+      booking: {
+        id: bookingId,
+        icsUid: sessionIcsUid(moving.appointmentId),
+        madeAt: now,
+        start: new Date(slot.start),
+        end: new Date(slot.end),
+        zone: schedule.zone,
+        clientZone,
+        mode,
+        typeName: type.name,
+        location,
+        status: 'confirming',
+        moved: true,
+        movedFrom: moving.start,
+      },
     };
   });
 }
@@ -338,8 +629,10 @@ function bookingDescription(mode: Mode, place: string | null): string {
  * The platform's free/busy over the therapist's counted calendars, the final check: 'busy' when any
  * says so; 'free'; 'unknown' when a platform could not answer in time (then the store's view stands:
  * its calendars are kept current by push, and the booking should not fail because a check did).
+ * `own`: a session being moved; free/busy names no events, so an interval exactly its time is taken
+ * for it (one merged with a neighbouring event is not, and the time counts as busy).
  */
-async function platformBusy(deps: BookingDeps, therapistId: string, from: Date, to: Date): Promise<'busy' | 'free' | 'unknown'> {
+async function platformBusy(deps: BookingDeps, therapistId: string, from: Date, to: Date, own?: { start: number; end: number }): Promise<'busy' | 'free' | 'unknown'> {
   const rows = await deps.store.db
     .selectFrom('calendars as c')
     .innerJoin('connections as k', 'k.id', 'c.connection_id')
@@ -360,7 +653,8 @@ async function platformBusy(deps: BookingDeps, therapistId: string, from: Date, 
       try {
         const connector: CalendarConnector = await deps.connectors.calendarConnector(connection);
         const busy = await withTimeout(connector.freeBusy(calendars, from, to), FREE_BUSY_TIMEOUT_MS);
-        if (busy.some((b) => b.start.getTime() < to.getTime() && b.end.getTime() > from.getTime())) verdict = 'busy';
+        const others = own ? busy.filter((b) => b.start.getTime() !== own.start || b.end.getTime() !== own.end) : busy;
+        if (others.some((b) => b.start.getTime() < to.getTime() && b.end.getTime() > from.getTime())) verdict = 'busy';
       } catch (err) {
         deps.log.warn({ err: errorName(err), connectionId: connection.id }, 'free/busy check failed; booking on the stored calendars');
         if (verdict === 'free') verdict = 'unknown';

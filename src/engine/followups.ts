@@ -298,8 +298,6 @@ function advice(first: Happening, nextBooked: boolean): string {
 }
 
 const isWeekend = (s: Suggestion) => s.local.weekday === 'sat' || s.local.weekday === 'sun';
-/** A flexible window's time (the practice's evenings and weekends), or one from 17:00 or on a weekend. */
-const eveningOrWeekend = (s: Suggestion) => s.window === 'flexible' || isWeekend(s) || s.local.time >= '17:00';
 
 /** A time to offer, with how and why it ranked (the task is the therapist's own: their other sessions may be named). */
 function suggestionLine(s: Suggestion, zone: string): string {
@@ -349,10 +347,9 @@ export async function followUpContent(run: ActionRun, fu: FollowUpRow): Promise<
   } else {
     const made = await createBookingLink(run.store, { therapistId, clientId: fu.client_id, factKey: fu.key, now: run.now, publicUrl: run.publicUrl });
     if (settings.followUps.suggestions > 0) {
-      // Evening and weekend times only (what a client who could not come in working hours needs): the
-      // best of a longer ranking that are.
-      const offered = await suggestForClient(run.store, { therapistId, clientId: fu.client_id, now: run.now, k: 40 });
-      const outOfHours = offered.suggestions.filter(eveningOrWeekend).slice(0, settings.followUps.suggestions);
+      // Evening and weekend times only: what a client who could not come in working hours needs.
+      const offered = await suggestForClient(run.store, { therapistId, clientId: fu.client_id, now: run.now, k: settings.followUps.suggestions, outOfHours: true });
+      const outOfHours = offered.suggestions;
       if (outOfHours.length > 0) lines.push('', 'Evening and weekend times you could offer:', ...outOfHours.map((s) => suggestionLine(s, zone)));
     }
     lines.push('', `Booking link to send (${name} picks a time; valid until ${day(made.expiresAt.toISOString(), zone)}):`, made.url);

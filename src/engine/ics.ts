@@ -11,6 +11,8 @@ export interface IcsEvent {
   summary: string;
   description?: string;
   location?: string | null;
+  /** RFC 5545 3.8.7.4: a later copy of the same UID (a moved session) carries a higher one and replaces the earlier. */
+  sequence?: number;
 }
 
 const utc = (d: Date) => DateTime.fromJSDate(d, { zone: 'utc' }).toFormat("yyyyMMdd'T'HHmmss'Z'");
@@ -49,6 +51,7 @@ export function icsFile(e: IcsEvent): string {
     'BEGIN:VEVENT',
     `UID:${e.uid}`,
     `DTSTAMP:${utc(e.stamp)}`,
+    ...(e.sequence !== undefined ? [`SEQUENCE:${e.sequence}`] : []),
     `DTSTART:${utc(e.start)}`,
     `DTEND:${utc(e.end)}`,
     `SUMMARY:${text(e.summary)}`,

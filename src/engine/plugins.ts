@@ -1,5 +1,6 @@
 // The action plug-ins the product runs, by kind. Later capabilities (follow-ups) add theirs here; the outbox and the facts know them only through this list.
 import { followUpClosePlugin, followUpOpenPlugin, followUpUpdatePlugin } from './followups.js';
+import { inviteLinePlugin } from './invite-line.js';
 import { mailSendPlugin } from './mail.js';
 import type { ActionPlugin } from './outbox.js';
 import { clientReminderPlugin } from './reminders.js';
@@ -21,4 +22,5 @@ export const defaultPlugins: readonly ActionPlugin[] = [
   followUpOpenPlugin,
   followUpUpdatePlugin,
   followUpClosePlugin,
+  inviteLinePlugin,
 ] as ActionPlugin[];

@@ -13,7 +13,7 @@ import { dueReminder } from '../scheduling/reminders.js';
 import { getPracticeSettings } from '../store/practices.js';
 import { readSnapshot } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
-import { createBookingLink } from './booking.js';
+import { createBookingLink, sessionIcsUid } from './booking.js';
 import { clientContact } from './contacts.js';
 import { icsFile } from './ics.js';
 import { sendAtMostOnce } from './mail.js';
@@ -183,7 +183,16 @@ export const clientReminderPlugin: ActionPlugin<z.output<typeof payloadSchema>> 
     const zone = contact.zone ?? appt.time_zone ?? appt.therapist_zone ?? settings.timeZone;
     const snapshot = await readSnapshot(db, run.store.keyring, { calendarId: appt.calendar_id, eventId: appt.event_id });
     const event = snapshot?.payload as LiveEvent | null | undefined;
-    const link = await createBookingLink(run.store, { therapistId: run.action.therapist_id, clientId: appt.client_id, factKey: factOf(p.appointmentId), now: run.now, publicUrl: run.publicUrl });
+    // A link about this session: choosing another time moves it (not a second session), and works until it starts.
+    const link = await createBookingLink(run.store, {
+      therapistId: run.action.therapist_id,
+      clientId: appt.client_id,
+      factKey: factOf(p.appointmentId),
+      appointmentId: p.appointmentId,
+      validUntil: appt.start_at,
+      now: run.now,
+      publicUrl: run.publicUrl,
+    });
     const values = reminderValues({
       clientName: contact.name,
       therapistName: appt.display_name ?? appt.practice_name,
@@ -198,7 +207,9 @@ export const clientReminderPlugin: ActionPlugin<z.output<typeof payloadSchema>> 
     const subject = renderTemplate(settings.reminderEmail.subject, values).replace(/\s*\n\s*/g, ' ');
     const text = renderTemplate(settings.reminderEmail.text, values);
     const ics = icsFile({
-      uid: `${p.appointmentId}@sessionkeeper`,
+      uid: sessionIcsUid(p.appointmentId),
+      // Later than any copy made before the session last changed (a move's confirmation, an earlier reminder).
+      sequence: Math.floor(run.now.getTime() / 1000),
       start: appt.start_at,
       end: appt.end_at,
       stamp: run.now,

@@ -221,6 +221,11 @@ export function habitOf(zone: string, habit: ClientHabit | undefined): { day: We
   return { day, time, count, of: habit.starts.length };
 }
 
+/** A flexible window's time (the practice's evenings and weekends), or one from 17:00 or on a weekend. */
+export function isOutOfHours(s: Slot): boolean {
+  return s.window === 'flexible' || s.local.weekday === 'sat' || s.local.weekday === 'sun' || s.local.time >= '17:00';
+}
+
 /**
  * The top `k` suggestions: ranked by the client's habit (same weekday and time, or the same weekday),
  * by keeping the evening compact (right before or after a session, its buffer apart), and by sooner
@@ -230,9 +235,11 @@ export function habitOf(zone: string, habit: ClientHabit | undefined): { day: We
 export function suggest(
   a: Availability,
   busy: readonly Busy[],
-  input: { minutes: number; mode?: Mode; typeId?: string; now: number; k: number; habit?: ClientHabit },
+  input: { minutes: number; mode?: Mode; typeId?: string; now: number; k: number; habit?: ClientHabit; only?: (s: Slot) => boolean },
 ): Suggestion[] {
-  const slots = freeSlots(a, busy, input);
+  // only: the times that may be offered at all (evenings and weekends for a follow-up; not a moved
+  // session's own time), left out before the ranking and the spread over days.
+  const slots = input.only ? freeSlots(a, busy, input).filter(input.only) : freeSlots(a, busy, input);
   const habit = habitOf(a.zone, input.habit);
   const buffer = a.bufferMinutes * 60_000;
   // Sessions by the instant a slot would start right after them, or end right before them.

@@ -1,8 +1,8 @@
 // The booking page in headless Chromium (playwright-core, Debian's chromium), served by our HTTP
 // handler over the Google emulator and the real store: a client on a phone opens their link, sees the
 // times in their own zone, books a video session, sees the confirmation follow the invitation out,
-// and the calendar holds the event with them invited; two clients take the same time at once; an
-// expired and a changed link get plain pages. Every page passes axe-core (no serious or critical
+// and the calendar holds the event with them invited; two clients take the same time at once; a client
+// changes their appointment from a link about it; an expired and a changed link get plain pages. Every page passes axe-core (no serious or critical
 // violations) and weighs under 60 KB.
 import { DateTime } from 'luxon';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -131,6 +131,46 @@ describe('the booking page in Chromium', { timeout: 180_000 }, () => {
     expect(await times(loser)).not.toContain(shared);
     expect(await seriousViolations(loser)).toEqual([]);
     await drain(world, world.clock.now().toMillis() + 60_000, random);
+  });
+
+  test('a client changes their appointment from a link about it: the page shows it now, and confirms the move from the old time', async () => {
+    const emu = world.emu as unknown as GoogleEmulator;
+    const at = DateTime.fromISO('2026-03-17T18:00', { zone: ZONE });
+    const event = emu.insertEvent(me.providerCalendarId, { summary: 'Session', attendees: [{ email: CLIENTS.kim, responseStatus: 'accepted' }], start: { dateTime: at.toISO()!, timeZone: ZONE }, end: { dateTime: at.plus({ minutes: 50 }).toISO()!, timeZone: ZONE } });
+    await drain(world, world.clock.now().toMillis(), random);
+    const session = await world.store.db.selectFrom('appointments').select(['id', 'client_id']).where('event_id', '=', event['id'] as string).executeTakeFirstOrThrow();
+    expect(session.client_id).toBe(clientIds['kim']);
+    const link = await createBookingLink(world.store, { therapistId: me.therapistId, clientId: clientIds['kim']!, appointmentId: session.id, validUntil: at.toJSDate(), now: world.store.now(), publicUrl: world.router.url });
+    const page = await phone();
+    expect((await open(page, link.url)).status).toBe(200);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Change your appointment');
+    // The session now, in the phone's zone (18:00 in New York is 22:00 in London that week).
+    await expect(page.getByText(/^Now: /).textContent()).resolves.toBe('Now: Tuesday 17 March, 22:00 — choose a new time below. Your current time stays booked until you choose.');
+    expect(await times(page)).not.toContain(at.toUTC().toISO());
+    expect(await seriousViolations(page)).toEqual([]);
+
+    const chosen = (await times(page))[0]!;
+    await page.locator(`input[name=start][value="${chosen}"]`).check();
+    await page.getByRole('button', { name: 'Move to this time' }).click();
+    await page.waitForSelector('h1:text("Your appointment has been moved")');
+    await expect(page.locator('.moved').textContent()).resolves.toBe('Moved from Tuesday 17 March, 22:00 to:');
+    const to = DateTime.fromISO(chosen).setZone('Europe/London');
+    await expect(page.locator('.card .time').textContent()).resolves.toBe(`${to.toFormat('HH:mm')} – ${to.plus({ minutes: 50 }).toFormat('HH:mm')}`);
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await drain(world, world.clock.now().toMillis() + 60_000, random);
+    await page.waitForSelector('#status:text("The updated invitation is on its way to your inbox.")', { timeout: 20_000 });
+    // One event, the same one, at the new time, with the client still invited.
+    const moved = emu.getEvent(me.providerCalendarId, event['id'] as string)!;
+    expect(Date.parse((moved['start'] as { dateTime: string }).dateTime)).toBe(Date.parse(chosen));
+    expect(viewOf(world).event(me, event['id'] as string)!.attendees).toEqual([CLIENTS.kim]);
+    const kims = await world.store.db.selectFrom('appointments').select('id').where('client_id', '=', clientIds['kim']!).where('state', '=', 'scheduled').where('start_at', '>', world.store.now()).execute();
+    expect(kims.map((k) => k.id)).toContain(session.id);
+    expect(kims.filter((k) => k.id !== session.id)).toHaveLength(0);
+    // Reloaded later: still the move, from when to when.
+    await open(page, link.url);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Your appointment has been moved');
+    await expect(page.locator('.moved').textContent()).resolves.toBe('Moved from Tuesday 17 March, 22:00 to:');
   });
 
   test('a changed link and an expired one get plain pages, never a stack trace', async () => {

@@ -8,6 +8,8 @@ import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { bookSlot } from '../../src/engine/booking.js';
+import type { GoogleEmulator } from '../emulators/google/server.js';
+import type { GraphEmulator } from '../emulators/microsoft/server.js';
 import { testBackends, testStores } from '../helpers/db.js';
 import { meOf, viewOf, type Me, type PlatformView } from './platform-view.js';
 import { rng } from './practice-life.js';
@@ -160,6 +162,60 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         const [closed] = await tasksOf('ClientA5 Q');
         expect(closed!.status).toBe('completed');
         expect(closed!.notes).toContain(`Closed by SessionKeeper: booked again for ${first}.`);
+      });
+
+      test('a regular client past their usual gap: a check-in task exactly when it becomes true', async () => {
+        await at('2026-03-25T09:00');
+        for (const d of ['2026-03-31', '2026-04-07', '2026-04-14']) book(6, `${d}T19:00`);
+        await settle();
+        // Weekly: the gap is at least 21 days (cadence), from the last kept session (Tue 14 Apr, 19:00).
+        await at('2026-05-05T18:59');
+        expect(await tasksOf('ClientA6')).toEqual([]);
+        await at('2026-05-05T19:00');
+        const [task, ...more] = await tasksOf('ClientA6 Q');
+        expect(more).toEqual([]);
+        expect(task!.title).toBe('Check in with ClientA6 Q: no session for 21 days');
+        expect(task!.notes).toContain('- No session for 21 days since Tue 14 Apr; usually every 7 days.');
+        expect(task!.notes).toContain('A message you could send:');
+      });
+
+      test('a series ended with nothing booked: a task at once; the client named only in titles gets no link', async () => {
+        await at('2026-05-06T09:00');
+        const title = 'ClientA7 Q - session';
+        let master: string;
+        if (provider === 'google') {
+          const emu = world.emu as unknown as GoogleEmulator;
+          const start = DateTime.fromISO('2026-05-12T20:00', { zone: NY });
+          master = emu.insertEvent(me.providerCalendarId, {
+            summary: title,
+            start: { dateTime: start.toISO(), timeZone: NY },
+            end: { dateTime: start.plus({ minutes: 50 }).toISO(), timeZone: NY },
+            recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4'],
+          })['id'] as string;
+        } else {
+          const emu = world.emu as unknown as GraphEmulator;
+          master = emu.createEvent(me.account, 'default', {
+            subject: title,
+            start: { dateTime: '2026-05-12T20:00:00', timeZone: 'Eastern Standard Time' },
+            end: { dateTime: '2026-05-12T20:50:00', timeZone: 'Eastern Standard Time' },
+            recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['tuesday'] }, range: { type: 'numbered', startDate: '2026-05-12', numberOfOccurrences: 4 } },
+          })['id'] as string;
+        }
+        await settle();
+        // The first session is kept; on Thursday the therapist deletes the series.
+        await at('2026-05-14T10:00');
+        if (provider === 'google') (world.emu as unknown as GoogleEmulator).deleteEvent(me.providerCalendarId, master);
+        else (world.emu as unknown as GraphEmulator).deleteEvent(me.account, master);
+        await settle();
+        const [task] = await tasksOf('ClientA7 Q');
+        expect(task!.title).toBe("ClientA7 Q's regular sessions ended with nothing booked: check in");
+        expect(task!.notes).toContain('- Their regular sessions were ended from Tue 19 May with nothing booked after (Thu 14 May).');
+        expect(task!.notes).toContain('No email address is known for ClientA7 Q, so no booking link could be made.');
+        // Five days later the not-rebooked watch is true too: the same task says so, no second one.
+        await at('2026-05-19T20:50');
+        const tasks = await tasksOf('ClientA7 Q');
+        expect(tasks).toHaveLength(1);
+        expect(tasks[0]!.notes).toContain('- Nothing booked since session 1 on Tue 12 May');
       });
     });
   }

@@ -148,6 +148,26 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         }
         await updatePracticeSettings(world.store.db, { practiceId, settings, actor: 'test', therapistId: null, now: world.store.now() });
       });
+
+      test("quiet hours on the client's clock across their change to summer time", async () => {
+        // A client in London; their session is Monday 30 March, 09:00 London (04:00 New York), the
+        // morning after the UK's clocks went forward. Two hours before is 07:00 London, quiet: the
+        // reminder goes at 20:59 London on Sunday, which is BST by then (19:59Z, 15:59 New York).
+        await at('2026-03-25T09:00');
+        await book(7, '2026-03-30T04:00');
+        const client = await world.store.db.selectFrom('clients').select('id').orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+        await world.store.db.updateTable('clients').set({ time_zone: 'Europe/London' }).where('id', '=', client.id).execute();
+        // 48 h before: Saturday 08:00 London (GMT still, the quiet hours just over), 04:00 New York.
+        await at('2026-03-28T03:59');
+        expect(sentTo(7)).toHaveLength(0);
+        await at('2026-03-28T04:00');
+        expect(sentTo(7)).toHaveLength(1);
+        await at('2026-03-29T15:58');
+        expect(sentTo(7)).toHaveLength(1);
+        await at('2026-03-29T15:59');
+        expect(sentTo(7)).toHaveLength(2);
+        expect(sentTo(7)[1]!.html).toContain('on Monday 30 March at 9:00 AM (London time)');
+      });
     });
   }
 }

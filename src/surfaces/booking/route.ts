@@ -1,6 +1,7 @@
-// The booking page's routes: GET /book/<token> (the times, or the confirmation once booked), POST
-// /book/<token> (take a time), GET /book/<token>/ics and /status. Every answer is a page a client can
-// read (never a stack trace), no-store, no referrer (the link is a bearer token), under a strict CSP.
+// The booking page's routes: GET /book/<token> (the times, or the confirmation once booked or moved),
+// POST /book/<token> (take a time; a link about a session moves it), GET /book/<token>/ics and /status.
+// Every answer is a page a client can read (never a stack trace), no-store, no referrer (the link is a
+// bearer token), under a strict CSP.
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { z } from 'zod';
@@ -76,7 +77,9 @@ export async function bookingGet(req: Request, res: Response, app: App): Promise
         .set({ 'Content-Type': 'text/calendar; charset=utf-8', 'Content-Disposition': 'attachment; filename="appointment.ics"' })
         .send(
           icsFile({
-            uid: `${b.id}@sessionkeeper`,
+            uid: b.icsUid,
+            // A move replaces the session's copy the client may have from a reminder (same UID, later SEQUENCE).
+            ...(b.moved ? { sequence: Math.floor(b.madeAt.getTime() / 1000) } : {}),
             start: b.start,
             end: b.end,
             stamp: app.store.now(),
@@ -89,7 +92,8 @@ export async function bookingGet(req: Request, res: Response, app: App): Promise
     }
     if (opened.state === 'used') return showConfirmation(app, res, nonce, parsed.token, opened.link, opened.booking);
     if (opened.state === 'expired') return closedPage(res, nonce, opened, (await names(app, opened.link)).practiceName);
-    return showChooser(app, res, nonce, parsed.token, opened.link, 200, opened.failed ? 'We could not complete your last booking. Please choose a time again.' : undefined);
+    const notice = !opened.failed ? undefined : opened.failed.moved ? 'We could not move your appointment to the time you chose. Please choose a time again.' : 'We could not complete your last booking. Please choose a time again.';
+    return showChooser(app, res, nonce, parsed.token, opened.link, 200, notice);
   } catch (err) {
     failed(app, res, nonce, err);
   }
