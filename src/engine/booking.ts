@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { DateTime, IANAZone } from 'luxon';
+import { DEFAULT_LINE_TEXT } from '../../connectors/description-line.js';
 import type { CalendarConnector } from '../../connectors/port.js';
 import type { LiveEvent } from '../../connectors/types.js';
 import { InvalidInput } from '../errors.js';
@@ -177,6 +178,26 @@ export async function createBookingLink(
   return { id: row.id, token, url: `${base}/book/${token}`, expiresAt };
 }
 
+/**
+ * The fact key of the link a booked event's invite carries (inviteChangeLine): made before the event,
+ * so before its session has a row; the session is found through the booking when the link is opened.
+ */
+const SESSION_OF_BOOKING = 'session-of-booking:';
+
+/** The session a booking made, once its event has come back through sync (null before). */
+async function sessionOfBooking(db: Kysely<Database>, therapistId: string, bookingId: string): Promise<string | null> {
+  const row = await db
+    .selectFrom('bookings as b')
+    .innerJoin('actions as a', 'a.id', 'b.action_id')
+    .innerJoin('appointments as p', (j) => j.onRef('p.calendar_id', '=', 'b.calendar_id').onRef('p.event_id', '=', 'a.external_ref'))
+    .select('p.id')
+    .where('b.id', '=', bookingId)
+    .where('b.therapist_id', '=', therapistId)
+    .where('p.therapist_id', '=', therapistId)
+    .executeTakeFirst();
+  return row?.id ?? null;
+}
+
 /** Reads a link back: invalid (malformed, unknown, altered), expired, used (with its booking) or open. */
 export async function openLink(db: Kysely<Database>, keyring: Keyring, token: string, now: Date): Promise<OpenedLink> {
   const decoded = decodeToken(token);
@@ -199,6 +220,7 @@ export async function openLink(db: Kysely<Database>, keyring: Keyring, token: st
     expiresAt: row.expires_at,
   };
   if (decoded.exp !== Math.floor(link.expiresAt.getTime() / 1000) || !keyring.macMatches(signedMessage(link, decoded.exp), LINK_PURPOSE, decoded.mac)) return { state: 'invalid' };
+  if (!link.appointmentId && link.factKey.startsWith(SESSION_OF_BOOKING)) link.appointmentId = await sessionOfBooking(db, link.therapistId, link.factKey.slice(SESSION_OF_BOOKING.length));
   const bookings = await linkBookings(db, link);
   const live = bookings.find((b) => b.status !== 'failed');
   if (live) return { state: 'used', link, booking: live };
@@ -382,6 +404,8 @@ export interface BookingDeps {
   connectors: ConnectorFactory;
   log: Logger;
   now: Date;
+  /** This server's public address (the invite's change line links to it). */
+  publicUrl?: string | undefined;
 }
 
 export type BookResult =
@@ -426,9 +450,16 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
   const clientZone = choice.clientZone && IANAZone.isValidZone(choice.clientZone) ? choice.clientZone : null;
   const bookingId = randomUUID();
   const payload = eventPayload({ home: home.id, zone: schedule.zone, slot, mode: choice.mode, bookingId });
+  // The invite's change line, written with the event (on Outlook the only time it reaches the client
+  // without an update of its own): a link that moves the session this booking makes.
+  let changeLine = '';
+  if (schedule.settings.inviteChangeLine.enabled) {
+    const move = await createBookingLink(store, { therapistId: link.therapistId, clientId: link.clientId, factKey: `${SESSION_OF_BOOKING}${bookingId}`, validUntil: new Date(slot.end), now, publicUrl: deps.publicUrl });
+    changeLine = `\n\n${DEFAULT_LINE_TEXT} ${move.url}`;
+  }
   const secret = {
     summary: `${type.name} with ${names.therapistName}`,
-    description: bookingDescription(choice.mode, location?.name ?? null),
+    description: bookingDescription(choice.mode, location?.name ?? null) + changeLine,
     ...(location ? { location: location.address } : {}),
     // One person: invited by the name the practice knows them by; a couple: by their addresses.
     attendees: contact.emails.map((email) => ({ email, ...(contact.name && contact.emails.length === 1 ? { name: contact.name } : {}) })),

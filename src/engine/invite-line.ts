@@ -69,9 +69,13 @@ export const inviteLinePlugin: ActionPlugin<z.output<typeof payloadSchema>> = {
     if (connector.writesNotifyAttendees && !settings.inviteChangeLine.outlookUpdates) {
       return { status: 'cancelled', reason: 'on Outlook the change would reach the client as an update, which the practice has not accepted (inviteChangeLine.outlookUpdates)' };
     }
+    const snapshot = await readSnapshot(db, run.store.keyring, { calendarId: appt.calendar_id, eventId: appt.event_id });
+    const event = snapshot?.payload as LiveEvent | null | undefined;
+    // An event a booking made carries its line from the start (booking.ts), with a link that moves it.
+    const booked = event?.tags?.['sk.booking'] !== undefined;
     if (!p.set) {
       // Only a line we wrote is taken away (there is nothing else of ours in the description).
-      const wrote = await db
+      const wrote = booked || await db
         .selectFrom('actions')
         .select('id')
         .where('therapist_id', '=', therapistId)
@@ -91,13 +95,12 @@ export const inviteLinePlugin: ActionPlugin<z.output<typeof payloadSchema>> = {
     }
     if (!settings.inviteChangeLine.enabled) return { status: 'cancelled', reason: 'the practice turned the line off' };
     if (appt.state !== 'scheduled' || appt.start_at.getTime() <= run.now.getTime() || !appt.client_id) return { status: 'cancelled', reason: 'no longer an upcoming session' };
-    const snapshot = await readSnapshot(db, run.store.keyring, { calendarId: appt.calendar_id, eventId: appt.event_id });
-    const event = snapshot?.payload as LiveEvent | null | undefined;
     if (!event || snapshot?.status === 'deleted' || snapshot?.status === 'cancelled') return { status: 'cancelled', reason: 'the event is gone' };
     // The line is for the client's copy of the invite: none when the client is not invited, and the
     // therapist cannot write into an invite the client sent.
     if (!(event.attendees ?? []).some((a) => !a.self)) return { status: 'cancelled', reason: 'the client is not invited to this event: there is no invite to write on' };
     if (event.organizer?.self === false) return { status: 'cancelled', reason: 'the client organizes this event: the line would not reach them' };
+    if (booked) return { status: 'cancelled', reason: 'booked online: the invite has carried its line since it was made' };
     const contact = await clientContact(db, run.store.keyring, therapistId, appt.client_id);
     if (contact.emails.length === 0) return { status: 'cancelled', reason: 'no email address is known for the client, so no link could be made' };
     const link = await createBookingLink(run.store, { therapistId, clientId: appt.client_id, factKey: factOf(p.appointmentId), appointmentId: p.appointmentId, validUntil: appt.end_at, now: run.now, publicUrl: run.publicUrl });

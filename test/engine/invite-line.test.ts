@@ -6,7 +6,7 @@
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { openLink } from '../../src/engine/booking.js';
+import { bookingPage, bookSlot, createBookingLink, openLink } from '../../src/engine/booking.js';
 import { getPracticeSettings, updatePracticeSettings } from '../../src/store/practices.js';
 import type { GoogleEmulator } from '../emulators/google/server.js';
 import type { GraphEmulator } from '../emulators/microsoft/server.js';
@@ -111,6 +111,31 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         const after = description(session.event_id);
         expect(after).not.toMatch(LINE);
         expect(after.includes(rest.slice(0, 20))).toBe(true);
+        await setLine({ enabled: false, outlookUpdates: false });
+      });
+
+      test('a session booked online carries its line from the start (on Outlook too, with no update), its link moving that session', async () => {
+        await setLine({ enabled: true, outlookUpdates: false });
+        book(6, '2026-03-11T18:00');
+        await settle();
+        const client = (await world.store.db.selectFrom('appointments').select('client_id').where('start_at', '=', DateTime.fromISO('2026-03-11T18:00', { zone: NY }).toJSDate()).executeTakeFirstOrThrow()).client_id!;
+        const engine = world.engines[0]!;
+        const link = await createBookingLink(world.store, { therapistId: me.therapistId, clientId: client, now: world.store.now() });
+        const page = await bookingPage(world.store, (await openLink(world.store.db, world.store.keyring, link.token, world.store.now()) as { link: Parameters<typeof bookingPage>[1] }).link, world.store.now());
+        const slot = page.suggestions.find((x) => x.modes.includes('telehealth'))!;
+        const mailBefore = view.clientMail();
+        const result = await bookSlot({ store: engine.store, connectors: engine.connectors, log: engine.log, now: world.store.now() }, link.token, { start: new Date(slot.start), mode: 'telehealth' });
+        expect(result.kind).toBe('booked');
+        await settle();
+        const session = await world.store.db.selectFrom('appointments').select(['id', 'event_id']).where('start_at', '=', new Date(slot.start)).executeTakeFirstOrThrow();
+        const m = LINE.exec(description(session.event_id))!;
+        expect(m).not.toBeNull();
+        // The client got the invitation, line and all, and nothing more.
+        expect(view.clientMail()).toBe(mailBefore + 1);
+        const opened = await openLink(world.store.db, world.store.keyring, m[2]!, world.store.now());
+        expect(opened.state === 'open' && opened.link.appointmentId).toBe(session.id);
+        const skipped = await world.store.db.selectFrom('actions').select(['status', 'last_error']).where('kind', '=', 'invite.line').where('fact_key', '=', `invite:${session.id}`).execute();
+        expect(skipped).toEqual([{ status: 'cancelled', last_error: provider === 'google' ? 'booked online: the invite has carried its line since it was made' : expect.stringMatching(/outlookUpdates/) }]);
         await setLine({ enabled: false, outlookUpdates: false });
       });
     });

@@ -113,7 +113,7 @@ export async function bookingPost(req: Request, res: Response, app: App): Promis
       return closedPage(res, nonce, opened);
     }
     const result = await bookSlot(
-      { store: app.store, connectors: app.connectors ?? platformConnectors(app.config, app.store), log: app.log, now: app.store.now() },
+      { store: app.store, connectors: app.connectors ?? platformConnectors(app.config, app.store), log: app.log, now: app.store.now(), publicUrl: app.config.publicUrl },
       parsed.token,
       { start: new Date(choice.data.start), mode: choice.data.mode, clientZone: choice.data.tz ?? null },
     );
