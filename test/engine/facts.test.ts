@@ -55,7 +55,8 @@ forEachBackend('engine facts (Google)', (t) => {
     const third = await tick(deps(), 'w1');
     expect(third.synced + third.presumed + third.actions.claimed).toBe(0);
     const actions = await t.store.db.selectFrom('actions').select(['kind', 'status']).where('therapist_id', '=', me.therapistId).execute();
-    expect(actions.map((a) => `${a.kind}:${a.status}`).sort()).toEqual(['tag_session:done', 'tag_session:done', 'tag_session:done']);
+    // Each session tagged once; the cancellation (by someone unknown: perhaps the client, by phone) opened a follow-up.
+    expect(actions.map((a) => `${a.kind}:${a.status}`).sort()).toEqual(['followup.open:done', 'tag_session:done', 'tag_session:done', 'tag_session:done']);
   });
 
   test('a weekly series deleted: one series-ended fact, and every future session of it shows as cancelled', async () => {

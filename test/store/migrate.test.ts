@@ -13,7 +13,7 @@ import { forEachBackend, openTestStore } from '../helpers/db.js';
 
 const expectedTables = [
   'actions', 'appointment_transitions', 'appointments', 'audit_log', 'booking_links', 'bookings', 'calendars', 'client_identities', 'client_signals',
-  'clients', 'connections', 'event_snapshots', 'key_canaries', 'ledgers', 'practices', 'push_channels', 'schema_migrations',
+  'clients', 'connections', 'event_snapshots', 'follow_up_facts', 'follow_ups', 'key_canaries', 'ledgers', 'practices', 'push_channels', 'schema_migrations',
   'sync_requests', 'task_lists', 'tasks', 'therapist_identities', 'therapists',
 ];
 
@@ -28,7 +28,9 @@ forEachBackend('migrations', (t) => {
     expect(columns['appointments']).toEqual(expect.arrayContaining(['ledger_key', 'client_id', 'state']));
     expect(columns['clients']).toEqual(expect.arrayContaining(['ledger_key', 'ledger_key_hash']));
     expect(columns['actions']).toEqual(expect.arrayContaining(['fact_key']));
-    expect(columns['bookings']).toEqual(expect.arrayContaining(['link_id', 'action_id', 'start_at', 'end_at', 'fact_key']));
+    expect(columns['bookings']).toEqual(expect.arrayContaining(['link_id', 'action_id', 'start_at', 'end_at', 'fact_key', 'moves_appointment_id']));
+    expect(columns['booking_links']).toEqual(expect.arrayContaining(['appointment_id']));
+    expect(columns['follow_ups']).toEqual(expect.arrayContaining(['client_id', 'key', 'status', 'happenings', 'closed_reason']));
   });
 
   test('a second run applies nothing', async () => {

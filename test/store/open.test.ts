@@ -59,7 +59,7 @@ describe('embedded data folder', () => {
   test('first start creates the folder, a key (0600) and the schema; data survives a reopen', async () => {
     const dataDir = path.join(tmpDir(), 'data');
     const first = await open({ SESSIONKEEPER_DATA_DIR: dataDir });
-    expect(first.migrations.applied).toEqual(['0001_initial', '0002_engine', '0003_actions', '0004_booking']);
+    expect(first.migrations.applied).toEqual(['0001_initial', '0002_engine', '0003_actions', '0004_booking', '0005_followups']);
     expect(first.keys.createdKeyFile).toBeDefined();
     expect(fs.statSync(first.keys.createdKeyFile!).mode & 0o777).toBe(0o600);
     expect(fs.readdirSync(dataDir).sort()).toEqual(['keys', 'lock', 'pgdata', 'sessionkeeper.json']);
@@ -177,7 +177,7 @@ describe('server database', () => {
       try {
         const opened = await open({ DATABASE_URL: databaseUrl(url, name), SESSIONKEEPER_KEY: key });
         expect(opened.migrations.applied).toEqual([]);
-        expect(await opened.store.health()).toMatchObject({ ok: true, backend: 'postgres', migrations: 4 });
+        expect(await opened.store.health()).toMatchObject({ ok: true, backend: 'postgres', migrations: 5 });
         await opened.store.close();
       } finally {
         await dropDatabase(url, name);
