@@ -261,7 +261,11 @@ function findInHtml(s: string, texts: readonly string[]): FoundLine[] {
       } else depth--;
     }
     if (!close) continue;
-    found.push({ start: open.start, end: close.end, line: asOurLine(visibleText(s, open.end, close.start, tags), texts) });
+    // Marked, but no longer reading as our line (the therapist typed into it and the editor kept the
+    // attribute): theirs now, left alone.
+    const line = asOurLine(visibleText(s, open.end, close.start, tags), texts);
+    if (!line) continue;
+    found.push({ start: open.start, end: close.end, line });
   }
   // 2. Lines of visible text between block tags that read as our line, their markup rewritten by an editor.
   const blocks = tags.filter((t) => BLOCK.has(t.name));

@@ -149,11 +149,14 @@ describe('HTML', () => {
     expect(setDescriptionLine(set.description, null, 'html').description).toBe(original);
   });
 
-  test('our marked element edited into other words is still ours: replaced, or removed', () => {
+  test('our marked element that the therapist typed other words into is theirs now: kept, our line written after it', () => {
     const edited = `<p>Room 2</p><p data-sk="change-line">Call me instead</p>`;
-    expect(findDescriptionLines(edited, 'html')).toEqual([{ start: 13, end: edited.length, line: null }]);
-    expect(setDescriptionLine(edited, LINE, 'html').description).toBe(`<p>Room 2</p>${P(LINE.url)}`);
-    expect(setDescriptionLine(edited, null, 'html').description).toBe('<p>Room 2</p>');
+    expect(findDescriptionLines(edited, 'html')).toEqual([]);
+    const set = setDescriptionLine(edited, LINE, 'html').description;
+    expect(set.startsWith(edited)).toBe(true);
+    expect(findDescriptionLines(set, 'html')).toHaveLength(1);
+    expect(setDescriptionLine(set, null, 'html').description).toBe(edited);
+    expect(setDescriptionLine(edited, null, 'html')).toMatchObject({ description: edited, changed: false });
   });
 
   test('any HTML of editors\' pieces without a line of ours: set then remove is the identity', () => {

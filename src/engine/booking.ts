@@ -123,6 +123,8 @@ export async function createBookingLink(
     typeId?: string | null;
     appointmentId?: string | null;
     validUntil?: Date | null;
+    /** Give back the live link made before for the same fact key, if there is one. */
+    reuse?: boolean;
     now: Date;
     publicUrl?: string | undefined;
   },
@@ -151,7 +153,21 @@ export async function createBookingLink(
   // Up to the second after validUntil (the token keeps seconds), never past the cap.
   const wanted = input.validUntil ? Math.min(Math.ceil(input.validUntil.getTime() / 1000) * 1000, DateTime.fromJSDate(input.now).plus({ days: LINK_MAX_DAYS }).startOf('second').toMillis()) : 0;
   const expiresAt = new Date(Math.max(usual, wanted));
-  const row = await db
+  // `reuse`: the link made before for the same fact (a retried action writes the same line again,
+  // which is then no change, rather than a new link and a second update to the client).
+  const earlier = input.reuse
+    ? await db
+        .selectFrom('booking_links')
+        .select(['id', 'expires_at'])
+        .where('therapist_id', '=', input.therapistId)
+        .where('client_id', '=', input.clientId)
+        .where('fact_key', '=', input.factKey ?? '')
+        .where('expires_at', '>', input.now)
+        .orderBy('created_at', 'desc')
+        .limit(1)
+        .executeTakeFirst()
+    : undefined;
+  const row = earlier ?? await db
     .insertInto('booking_links')
     .values({
       therapist_id: input.therapistId,
@@ -162,7 +178,7 @@ export async function createBookingLink(
       expires_at: expiresAt,
       created_at: input.now,
     })
-    .returning('id')
+    .returning(['id', 'expires_at'])
     .executeTakeFirstOrThrow();
   const token = encodeToken(store.keyring, {
     id: row.id,
@@ -172,10 +188,10 @@ export async function createBookingLink(
     factKey: input.factKey ?? '',
     typeId: input.typeId ?? null,
     appointmentId,
-    expiresAt,
+    expiresAt: row.expires_at,
   });
   const base = input.publicUrl ?? 'http://localhost:8080';
-  return { id: row.id, token, url: `${base}/book/${token}`, expiresAt };
+  return { id: row.id, token, url: `${base}/book/${token}`, expiresAt: row.expires_at };
 }
 
 /**
@@ -431,6 +447,11 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
   const link = opened.link;
   const moving = await movableSession(store.db, store.keyring, link, now);
   if (moving) return moveSession(deps, token, link, moving, choice);
+  // The invite's link of a session booked a moment ago, whose event has not come back yet: a second
+  // session is not what the client asked for.
+  if (link.factKey.startsWith(SESSION_OF_BOOKING) && !link.appointmentId) {
+    return { kind: 'unavailable', reason: 'your appointment is still being confirmed: please try again in a minute' };
+  }
   const schedule = await therapistSchedule(store.db, link.therapistId, now);
   const type = await clientAppointmentType(store.db, schedule.settings, { therapistId: link.therapistId, clientId: link.clientId, typeId: link.typeId });
   if (!type.modes.includes(choice.mode)) return { kind: 'taken', reason: `${type.name} is not offered ${choice.mode === 'in_person' ? 'in person' : 'by telehealth'}` };
@@ -471,7 +492,7 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
     const again = await openLink(trx, store.keyring, token, now);
     if (again.state !== 'open') return { kind: 'closed', link: again };
     // The session became movable meanwhile (a link's session synced in): the client chooses again.
-    if (await movableSession(trx, store.keyring, link, now)) return { kind: 'taken', reason: 'your appointment changed just now' };
+    if (await movableSession(trx, store.keyring, again.link, now)) return { kind: 'taken', reason: 'your appointment changed just now' };
     const fresh = await therapistSchedule(trx, link.therapistId, now);
     if (!offered(typeSlots(fresh, type, now, choice.mode))) return { kind: 'taken', reason: 'that time was just taken' };
     const action = await enqueueAction(
@@ -573,6 +594,17 @@ async function moveSession(deps: BookingDeps, token: string, link: BookingLink, 
     if (!still || still.start.getTime() !== moving.start.getTime() || still.end.getTime() !== moving.end.getTime() || still.eventId !== moving.eventId) {
       return { kind: 'taken', reason: 'your appointment changed just now' };
     }
+    // One move of a session at a time (a reminder's link and the invite's both move it): a later one
+    // waits until the earlier has reached the calendar, or a retried older patch could win.
+    const unfinished = await trx
+      .selectFrom('bookings as b')
+      .innerJoin('actions as a', 'a.id', 'b.action_id')
+      .select('b.id')
+      .where('b.therapist_id', '=', link.therapistId)
+      .where('b.moves_appointment_id', '=', still.appointmentId)
+      .where('a.status', 'in', ['pending', 'running', 'parked', 'unknown'])
+      .executeTakeFirst();
+    if (unfinished) return { kind: 'unavailable', reason: 'your appointment is being moved already: please try again in a minute' };
     const fresh = await therapistSchedule(trx, link.therapistId, now, { moving: still });
     if (!offered(typeSlots(fresh, type, now, mode))) return { kind: 'taken', reason: 'that time was just taken' };
     const action = await enqueueAction(

@@ -12,8 +12,10 @@ import type { Database, FollowUpKind, Happening } from '../store/schema.js';
 import { createBookingLink } from './booking.js';
 import { clientContact } from './contacts.js';
 import { therapistContext, type Fact, type FactRound, type TherapistContext } from './facts.js';
-import type { ActionPlugin, ActionResult, ActionRun, PlannedAction } from './outbox.js';
 import { suggestForClient } from './suggestions.js';
+import { enqueueAction } from '../store/actions.js';
+import { findTask } from '../store/tasks.js';
+import { plannedAction, type ActionPlugin, type ActionResult, type ActionRun, type PlannedAction } from './outbox.js';
 import { closeTaskOf, openTask, updateTask } from './tasks.js';
 
 export const FOLLOWUP_OPEN = 'followup.open';
@@ -115,26 +117,55 @@ function taskConnection(ctx: TherapistContext, calendarId: string | null): strin
   return (cals.find((c) => c.role === 'practice') ?? cals[0])?.connectionId ?? null;
 }
 
-/** The follow-ups still open of these clients (a task the therapist completed or deleted closes its follow-up). */
-async function openFollowUps(trx: Kysely<Database>, therapistId: string, clientIds: string[], at: Date) {
-  if (clientIds.length === 0) return new Map<string, { id: string; key: string; happenings: Happening[] }>();
+/** An open follow-up as planning needs it. */
+interface OpenFollowUp {
+  id: string;
+  key: string;
+  connectionId: string | null;
+  happenings: Happening[];
+}
+
+/**
+ * The follow-ups still open of these clients. One whose task the therapist completed or deleted is
+ * theirs, and one whose task could not be made (its opening failed or was given up) holds nothing:
+ * both are closed here, so a new fact opens a new task rather than go into one nobody sees.
+ */
+async function openFollowUps(trx: Kysely<Database>, therapistId: string, clientIds: string[], at: Date): Promise<Map<string, OpenFollowUp>> {
+  const open = new Map<string, OpenFollowUp>();
+  if (clientIds.length === 0) return open;
   const rows = await trx
     .selectFrom('follow_ups as f')
     .leftJoin('tasks as t', (j) => j.onRef('t.key', '=', 'f.key').onRef('t.therapist_id', '=', 'f.therapist_id'))
-    .select(['f.id', 'f.key', 'f.client_id', 'f.happenings', 't.status as task_status', 't.closed_by'])
+    .select(['f.id', 'f.key', 'f.client_id', 'f.connection_id', 'f.happenings', 't.status as task_status'])
     .where('f.therapist_id', '=', therapistId)
     .where('f.client_id', 'in', clientIds)
     .where('f.status', '=', 'open')
     .orderBy('f.opened_at', 'desc')
     .execute();
-  const open = new Map<string, { id: string; key: string; happenings: Happening[] }>();
-  const done: string[] = [];
+  const untasked = rows.filter((r) => !r.task_status).map((r) => r.key);
+  const opening = new Set(
+    untasked.length === 0
+      ? []
+      : (
+          await trx
+            .selectFrom('actions')
+            .select('idempotency_key')
+            .where('therapist_id', '=', therapistId)
+            .where('kind', '=', FOLLOWUP_OPEN)
+            .where('idempotency_key', 'in', untasked)
+            .where('status', 'in', ['pending', 'running', 'parked', 'unknown'])
+            .execute()
+        ).map((r) => r.idempotency_key),
+  );
+  const theirs: string[] = [];
+  const empty: string[] = [];
   for (const r of rows) {
-    if (r.task_status && r.task_status !== 'open') done.push(r.id);
-    else if (!open.has(r.client_id)) open.set(r.client_id, { id: r.id, key: r.key, happenings: r.happenings });
+    if (r.task_status && r.task_status !== 'open') theirs.push(r.id);
+    else if (!r.task_status && !opening.has(r.key)) empty.push(r.id);
+    else if (!open.has(r.client_id)) open.set(r.client_id, { id: r.id, key: r.key, connectionId: r.connection_id, happenings: r.happenings });
   }
-  // The therapist dealt with it: later facts open a new task rather than touch theirs.
-  if (done.length > 0) await trx.updateTable('follow_ups').set({ status: 'closed', closed_reason: 'therapist', closed_at: at, updated_at: at }).where('id', 'in', done).execute();
+  if (theirs.length > 0) await trx.updateTable('follow_ups').set({ status: 'closed', closed_reason: 'therapist', closed_at: at, updated_at: at }).where('id', 'in', theirs).execute();
+  if (empty.length > 0) await trx.updateTable('follow_ups').set({ status: 'closed', closed_reason: 'no task', closed_at: at, updated_at: at }).where('id', 'in', empty).execute();
   return open;
 }
 
@@ -170,7 +201,7 @@ export async function planFollowUps(round: FactRound): Promise<PlannedAction[]> 
       kind: FOLLOWUP_CLOSE,
       key: `${fu.key}~close`,
       factKey: fu.key,
-      connectionId: taskConnection(ctx, b.calendarId),
+      connectionId: fu.connectionId ?? taskConnection(ctx, b.calendarId),
       payload: { followUpId: fu.id, key: fu.key, bookedStart: new Date(b.start).toISOString() },
     });
   }
@@ -184,15 +215,16 @@ export async function planFollowUps(round: FactRound): Promise<PlannedAction[]> 
     if (!fu) {
       const first = list[0]!;
       const key = followUpKey(first.key);
+      const connectionId = taskConnection(ctx, first.calendarId);
       const made = await trx
         .insertInto('follow_ups')
-        .values({ therapist_id: therapistId, client_id: clientId, key, kind: first.happening.kind, happenings: JSON.stringify(list.map((t) => t.happening)), opened_at: at, updated_at: at })
+        .values({ therapist_id: therapistId, client_id: clientId, key, kind: first.happening.kind, connection_id: connectionId, happenings: JSON.stringify(list.map((t) => t.happening)), opened_at: at, updated_at: at })
         .onConflict((oc) => oc.column('key').doNothing())
         .returning('id')
         .executeTakeFirst();
       if (!made) continue;
-      fu = { id: made.id, key, happenings: list.map((t) => t.happening) };
-      planned.push({ kind: FOLLOWUP_OPEN, key, factKey: key, connectionId: taskConnection(ctx, first.calendarId), payload: { followUpId: made.id, key } });
+      fu = { id: made.id, key, connectionId, happenings: list.map((t) => t.happening) };
+      planned.push({ kind: FOLLOWUP_OPEN, key, factKey: key, connectionId, payload: { followUpId: made.id, key } });
       rest = [];
     } else {
       await trx
@@ -202,7 +234,13 @@ export async function planFollowUps(round: FactRound): Promise<PlannedAction[]> 
         .execute();
     }
     for (const t of rest) {
-      planned.push({ kind: FOLLOWUP_UPDATE, key: `${fu.key}~${t.key}`, factKey: fu.key, connectionId: taskConnection(ctx, t.calendarId), payload: { followUpId: fu.id, key: fu.key } });
+      planned.push({
+        kind: FOLLOWUP_UPDATE,
+        key: `${fu.key}~${t.key}`,
+        factKey: fu.key,
+        connectionId: fu.connectionId ?? taskConnection(ctx, t.calendarId),
+        payload: { followUpId: fu.id, key: fu.key, fact: t.key, happening: t.happening },
+      });
     }
     await trx
       .insertInto('follow_up_facts')
@@ -375,6 +413,17 @@ async function dueDate(run: ActionRun): Promise<string> {
 // The actions
 
 const payload = z.strictObject({ followUpId: z.uuid(), key: z.string().min(1).max(500) });
+const happeningSchema = z.strictObject({
+  kind: z.enum(['cancelled', 'declined', 'no_show', 'not_rebooked', 'gap_beyond_cadence', 'series_ended']),
+  at: z.string(),
+  sessionStart: z.string().optional(),
+  late: z.boolean().optional(),
+  afterSession: z.number().optional(),
+  days: z.number().optional(),
+  usualDays: z.number().optional(),
+});
+/** An update names the fact it adds, so that fact can go to a new task if the therapist closed this one. */
+const updatePayload = payload.extend({ fact: z.string().min(1).max(500), happening: happeningSchema });
 const closePayload = payload.extend({ bookedStart: z.iso.datetime({ offset: true }) });
 
 export const followUpOpenPlugin: ActionPlugin<z.output<typeof payload>> = {
@@ -385,22 +434,73 @@ export const followUpOpenPlugin: ActionPlugin<z.output<typeof payload>> = {
   async run(p, run): Promise<ActionResult> {
     const fu = await followUpOf(run, p.followUpId);
     if (!fu) return { status: 'cancelled', reason: 'the follow-up is gone (its client was deleted)' };
+    // Booked again before the task could be made (its opening waited on a retry or a reconnection).
+    if (fu.status === 'closed') return { status: 'cancelled', reason: 'the client booked again before the task was made' };
     const content = await followUpContent(run, fu);
     return openTask(run, { key: p.key, ...content, due: await dueDate(run) });
   },
 };
 
-export const followUpUpdatePlugin: ActionPlugin<z.output<typeof payload>> = {
+/**
+ * The therapist completed or deleted the task before this fact reached it: the fact goes to the
+ * client's other open follow-up, or opens a new one (under the ledger's lock, as planning does, so a
+ * round and this never make two).
+ */
+async function moveFact(run: ActionRun, from: FollowUpRow, p: z.output<typeof updatePayload>): Promise<ActionResult> {
+  const therapistId = run.action.therapist_id;
+  const now = run.store.now();
+  return run.store.transaction(async (trx) => {
+    await trx.selectFrom('ledgers').select('therapist_id').where('therapist_id', '=', therapistId).forUpdate().executeTakeFirst();
+    await trx.updateTable('follow_ups').set({ status: 'closed', closed_reason: 'therapist', closed_at: now, updated_at: now }).where('id', '=', from.id).where('status', '=', 'open').execute();
+    const other = await trx
+      .selectFrom('follow_ups')
+      .select(['id', 'key', 'connection_id'])
+      .where('therapist_id', '=', therapistId)
+      .where('client_id', '=', from.client_id)
+      .where('status', '=', 'open')
+      .orderBy('opened_at', 'desc')
+      .executeTakeFirst();
+    let planned: PlannedAction;
+    let to: string;
+    if (other) {
+      await trx.updateTable('follow_ups').set({ happenings: sql`happenings || ${JSON.stringify([p.happening])}::jsonb`, updated_at: now }).where('id', '=', other.id).execute();
+      to = other.id;
+      planned = { kind: FOLLOWUP_UPDATE, key: `${other.key}~${p.fact}`, factKey: other.key, connectionId: other.connection_id ?? run.action.connection_id, payload: { followUpId: other.id, key: other.key, fact: p.fact, happening: p.happening } };
+    } else {
+      const key = followUpKey(p.fact);
+      const made = await trx
+        .insertInto('follow_ups')
+        .values({ therapist_id: therapistId, client_id: from.client_id, key, kind: p.happening.kind, connection_id: run.action.connection_id, happenings: JSON.stringify([p.happening]), opened_at: now, updated_at: now })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (!made) return { status: 'cancelled', reason: 'the fact has its own follow-up already' } as ActionResult;
+      to = made.id;
+      planned = { kind: FOLLOWUP_OPEN, key, factKey: key, connectionId: run.action.connection_id, payload: { followUpId: made.id, key } };
+    }
+    await trx.updateTable('follow_up_facts').set({ follow_up_id: to }).where('fact_key', '=', p.fact).where('therapist_id', '=', therapistId).execute();
+    await enqueueAction(trx, plannedAction(run.store.keyring, therapistId, planned, now));
+    return { status: 'done', outcome: { movedTo: planned.key } } as ActionResult;
+  });
+}
+
+export const followUpUpdatePlugin: ActionPlugin<z.output<typeof updatePayload>> = {
   kind: FOLLOWUP_UPDATE,
-  payload,
+  payload: updatePayload,
   onCrash: 'recover',
   async run(p, run): Promise<ActionResult> {
     const fu = await followUpOf(run, p.followUpId);
     if (!fu) return { status: 'cancelled', reason: 'the follow-up is gone (its client was deleted)' };
+    const task = await findTask(run.store.db, run.action.therapist_id, p.key);
+    if (task && task.status !== 'open') return moveFact(run, fu, p);
     if (fu.status === 'closed') return { status: 'cancelled', reason: 'the follow-up was closed meanwhile' };
     // The whole task as it reads now (every fact so far): an update that runs late writes the latest.
     const content = await followUpContent(run, fu);
-    return updateTask(run, p.key, { title: content.title, notes: content.notes });
+    const result = await updateTask(run, p.key, { title: content.title, notes: content.notes });
+    // The platform said the therapist had just completed or deleted it: this fact goes to a new task.
+    const after = await findTask(run.store.db, run.action.therapist_id, p.key);
+    if (after && after.status !== 'open' && after.closedBy === 'therapist') return moveFact(run, fu, p);
+    return result;
   },
 };
 

@@ -22,6 +22,8 @@ const payloadSchema = z.strictObject({
   appointmentId: z.uuid(),
   /** Write the line (true) or take it away (false). */
   set: z.boolean(),
+  /** The session moved or came back on: a new link (the old one may be used or too short). */
+  renew: z.boolean().default(false),
 });
 
 const factOf = (appointmentId: string) => `invite:${appointmentId}`;
@@ -47,7 +49,7 @@ export const inviteLinePlugin: ActionPlugin<z.output<typeof payloadSchema>> = {
         key: `${INVITE_LINE}:${f.transition.key}`,
         factKey: factOf(f.appointmentId),
         connectionId: f.calendar.connectionId,
-        payload: { appointmentId: f.appointmentId, set },
+        payload: { appointmentId: f.appointmentId, set, renew: set && !appearing.has(f.transition.key) },
       });
     }
     return planned;
@@ -74,6 +76,8 @@ export const inviteLinePlugin: ActionPlugin<z.output<typeof payloadSchema>> = {
     // An event a booking made carries its line from the start (booking.ts), with a link that moves it.
     const booked = event?.tags?.['sk.booking'] !== undefined;
     if (!p.set) {
+      // Back on since (restored, its line written again): a late removal must not take that away.
+      if (appt.state === 'scheduled' && appt.start_at.getTime() > run.now.getTime()) return { status: 'cancelled', reason: 'the session is on again' };
       // Only a line we wrote is taken away (there is nothing else of ours in the description).
       const wrote = booked || await db
         .selectFrom('actions')
@@ -100,10 +104,21 @@ export const inviteLinePlugin: ActionPlugin<z.output<typeof payloadSchema>> = {
     // therapist cannot write into an invite the client sent.
     if (!(event.attendees ?? []).some((a) => !a.self)) return { status: 'cancelled', reason: 'the client is not invited to this event: there is no invite to write on' };
     if (event.organizer?.self === false) return { status: 'cancelled', reason: 'the client organizes this event: the line would not reach them' };
-    if (booked) return { status: 'cancelled', reason: 'booked online: the invite has carried its line since it was made' };
+    if (booked && !p.renew) return { status: 'cancelled', reason: 'booked online: the invite has carried its line since it was made' };
     const contact = await clientContact(db, run.store.keyring, therapistId, appt.client_id);
     if (contact.emails.length === 0) return { status: 'cancelled', reason: 'no email address is known for the client, so no link could be made' };
-    const link = await createBookingLink(run.store, { therapistId, clientId: appt.client_id, factKey: factOf(p.appointmentId), appointmentId: p.appointmentId, validUntil: appt.end_at, now: run.now, publicUrl: run.publicUrl });
+    // One link per action: a retry (the answer to the write was lost) writes the same line, no change,
+    // so an Outlook client gets no second update.
+    const link = await createBookingLink(run.store, {
+      therapistId,
+      clientId: appt.client_id,
+      factKey: `${factOf(p.appointmentId)}~${run.action.id}`,
+      appointmentId: p.appointmentId,
+      validUntil: appt.end_at,
+      reuse: true,
+      now: run.now,
+      publicUrl: run.publicUrl,
+    });
     try {
       const r = await connector.setDescriptionLine(cal.providerCalendarId, appt.event_id, { text: INVITE_LINE_TEXT, url: link.url }, { notifyAttendees: false });
       return { status: 'done', outcome: { written: r.changed } };

@@ -263,6 +263,7 @@ export interface FollowUpsTable {
   client_id: string;
   key: string;
   kind: FollowUpKind;
+  connection_id: string | null;
   status: ColumnType<'open' | 'closed', 'open' | 'closed' | undefined, 'open' | 'closed'>;
   happenings: ColumnType<Happening[], string, string>;
   closed_reason: string | null;

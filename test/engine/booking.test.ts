@@ -240,6 +240,9 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         const eventsBefore = view.createdEvents(me);
         const mailBefore = view.clientMail();
         const moved = booked(await bookSlot(deps(), link.token, { start: new Date(at('2026-03-17T19:30')), mode: 'in_person', clientZone: 'Europe/London' }));
+        // A second link about the same session (the invite's, say) waits until this move reaches the calendar.
+        const second = await createBookingLink(world.store, { therapistId: me.therapistId, clientId: robin, appointmentId: session!.id, now: now() });
+        expect(await bookSlot(deps(), second.token, { start: new Date(at('2026-03-10T19:00')), mode: 'in_person' })).toEqual({ kind: 'unavailable', reason: 'your appointment is being moved already: please try again in a minute' });
         expect(moved).toMatchObject({ moved: true, movedFrom: new Date(at('2026-03-17T19:00')), status: 'confirming', start: new Date(at('2026-03-17T19:30')) });
         // The new time is held at once (20:00 would touch it) while the old one is the session's until the move lands.
         expect((await pendingHolds(world.store.db, me.therapistId, now(), new Date(at('2026-03-18T00:00')))).filter((h) => h.movesAppointmentId === session!.id).map((h) => h.start.getTime())).toEqual([at('2026-03-17T19:30')]);

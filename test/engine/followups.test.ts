@@ -217,6 +217,28 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         expect(tasks).toHaveLength(1);
         expect(tasks[0]!.notes).toContain('- Nothing booked since session 1 on Tue 12 May');
       });
+
+      test('the therapist completed the task just before more happened: the new fact gets a task of its own', async () => {
+        const first = book(8, '2026-05-26T18:00');
+        const second = book(8, '2026-05-28T18:00');
+        await at('2026-05-21T09:00');
+        world.driver.apply({ op: 'cancel', ref: first });
+        await at('2026-05-22T09:00');
+        const [a] = await tasksOf('ClientA8 Q');
+        const listId = (await world.store.db.selectFrom('task_lists').select('provider_list_id').where('therapist_id', '=', me.therapistId).executeTakeFirstOrThrow()).provider_list_id;
+        // Ticked off in their task list; minutes later (before our half-hourly look) the client cancels again.
+        view.completeTask(me, listId, a!.id);
+        world.driver.apply({ op: 'cancel', ref: second });
+        await at('2026-05-22T09:05');
+        const tasks = await tasksOf('ClientA8 Q');
+        expect(tasks).toHaveLength(2);
+        const done = tasks.find((t) => t.id === a!.id)!;
+        expect(done.status).toBe('completed');
+        const fresh = tasks.find((t) => t.id !== a!.id)!;
+        expect(fresh.status).toBe('open');
+        expect(fresh.title).toBe('ClientA8 Q cancelled Thu 28 May, 6:00 PM: offer another time');
+        expect(fresh.notes).toContain('- Cancelled the session of Thu 28 May, 6:00 PM');
+      });
     });
   }
 }

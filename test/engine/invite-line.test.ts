@@ -12,7 +12,7 @@ import type { GoogleEmulator } from '../emulators/google/server.js';
 import type { GraphEmulator } from '../emulators/microsoft/server.js';
 import { testBackends, testStores } from '../helpers/db.js';
 import { meOf, viewOf, type Me, type PlatformView } from './platform-view.js';
-import { rng } from './practice-life.js';
+import { clientEmail, clientName, rng } from './practice-life.js';
 import { drain, googleWorld, graphWorld, type World } from './world.js';
 
 const NY = 'America/New_York';
@@ -111,6 +111,25 @@ for (const [provider, make] of [['google', googleWorld], ['microsoft', graphWorl
         const after = description(session.event_id);
         expect(after).not.toMatch(LINE);
         expect(after.includes(rest.slice(0, 20))).toBe(true);
+        // They accept again: the session is back on, and so is its line (a new link, still moving it).
+        const email = clientEmail(0, 5);
+        if (provider === 'google') {
+          (world.emu as unknown as GoogleEmulator).patchEvent(me.providerCalendarId, session.event_id, {
+            attendees: [
+              { email, displayName: clientName(0, 5), responseStatus: 'accepted' },
+              { email: me.providerCalendarId, self: true, organizer: true, responseStatus: 'accepted' },
+            ],
+          });
+        } else {
+          (world.emu as unknown as GraphEmulator).updateEvent(me.account, session.event_id, {
+            attendees: [{ emailAddress: { address: email, name: clientName(0, 5) }, type: 'required', status: { response: 'accepted', time: '0001-01-01T00:00:00Z' } }],
+          });
+        }
+        await settle();
+        const back = LINE.exec(description(session.event_id));
+        expect(back).not.toBeNull();
+        const reopened = await openLink(world.store.db, world.store.keyring, back![2]!, world.store.now());
+        expect(reopened.state === 'open' && reopened.link.appointmentId).toBe(session.id);
         await setLine({ enabled: false, outlookUpdates: false });
       });
 

@@ -15,6 +15,8 @@ CREATE TABLE follow_ups (
   client_id     uuid NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
   key           text NOT NULL UNIQUE,
   kind          text NOT NULL,
+  -- The connection whose task list holds its task (its updates and close go there too).
+  connection_id uuid REFERENCES connections (id) ON DELETE SET NULL,
   status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
   -- What happened, in order: kinds, times and counts (never names or event text).
   happenings    jsonb NOT NULL DEFAULT '[]'::jsonb,
