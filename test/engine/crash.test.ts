@@ -152,6 +152,12 @@ for (const backend of testBackends()) {
       const sent = emu.sentMessages().length;
       expect(sent).toBeGreaterThanOrEqual(done);
       expect(sent).toBeLessThanOrEqual(done + unknown);
+      // The follow-ups the week opened, each one task in Google Tasks however often the process died.
+      const lists = await after.store.db.selectFrom('task_lists as l').innerJoin('connections as k', 'k.id', 'l.connection_id').select(['l.provider_list_id', 'k.account_subject']).execute();
+      const tasks = lists.flatMap((l) => emu.tasks(l.account_subject, l.provider_list_id));
+      const opened = result.actions.filter((a) => /^followup:[^~]+ done$/.test(a)).length;
+      expect(opened).toBeGreaterThan(0);
+      expect(tasks).toHaveLength(opened);
       const writes = effectiveWrites(emu.requests, GOOGLE_EVENT_PATH);
       expect(writes.size).toBeGreaterThan(0);
       expect([...writes.values()].every((n) => n === 1)).toBe(true);
