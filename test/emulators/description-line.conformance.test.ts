@@ -3,20 +3,18 @@
 // contentType) through the real client libraries, then both connectors through them over HTTP: plain and HTML
 // descriptions, replace, remove, an edit that lands between our read and our write, a deleted event, faults, and who is
 // told (Google's sendUpdates; Graph always tells an organizer's attendees).
-import { calendar, type calendar_v3 } from '@googleapis/calendar';
-import { AuthenticationHandler, Client, GraphError, HTTPMessageHandler, RetryHandler, RetryHandlerOptions, type Middleware } from '@microsoft/microsoft-graph-client';
-import { ConfidentialClientApplication } from '@azure/msal-node';
-import { OAuth2Client } from 'google-auth-library';
+import type { calendar_v3 } from '@googleapis/calendar';
+import type { Client } from '@microsoft/microsoft-graph-client';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DEFAULT_LINE_TEXT } from '../../connectors/description-line.js';
 import { NotFound, RetryAfter } from '../../connectors/errors.js';
-import { GoogleCalendarConnector } from '../../connectors/google/calendar.js';
+import type { GoogleCalendarConnector } from '../../connectors/google/calendar.js';
 import { GOOGLE_SCOPES } from '../../connectors/google/oauth.js';
 import { MICROSOFT_SCOPES } from '../../connectors/microsoft/auth.js';
-import { GraphCalendarConnector } from '../../connectors/microsoft/calendar.js';
-import { ManualClock } from '../../src/clock.js';
-import { startGoogleEmulator, type GoogleEmulator } from './google/server.js';
-import { graphRedirect, msalNetworkClient, startGraphEmulator, type GraphEmulator } from './microsoft/server.js';
+import type { GraphCalendarConnector } from '../../connectors/microsoft/calendar.js';
+import { googleClients, googleConnector, graphConnect, graphConnector, graphFailure, startGoogle, startGraph } from './conformance.js';
+import type { GoogleEmulator } from './google/server.js';
+import type { GraphEmulator } from './microsoft/server.js';
 
 type Json = Record<string, unknown>;
 
@@ -37,41 +35,25 @@ describe('Google', () => {
   const SUB = '7001';
   const EMAIL = 'dr.lane@example.com';
   const TZ = 'America/New_York';
-  const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
   const CLIENT = 'client@example.org';
 
   let emu: GoogleEmulator;
 
   beforeEach(async () => {
-    emu = await startGoogleEmulator({ clock: new ManualClock('2025-03-01T12:00:00Z') });
-    emu.addAccount({ sub: SUB, email: EMAIL });
-    emu.addCalendar(SUB, { id: EMAIL, summary: EMAIL, timeZone: TZ, primary: true });
+    emu = await startGoogle({ sub: SUB, email: EMAIL, timeZone: TZ });
   });
 
   afterEach(async () => {
     await emu.close();
   });
 
-  async function grant(): Promise<OAuth2Client> {
-    const auth = new OAuth2Client({ clientId: emu.clientId, clientSecret: emu.clientSecret, redirectUri: REDIRECT, endpoints: { oauth2TokenUrl: emu.tokenUrl, oauth2RevokeUrl: emu.revokeUrl } });
-    auth.setCredentials((await auth.getToken(emu.authorize(SUB, [...GOOGLE_SCOPES], REDIRECT))).tokens);
-    return auth;
-  }
-
   async function client(): Promise<calendar_v3.Calendar> {
-    return calendar({ version: 'v3', auth: await grant(), rootUrl: emu.url });
+    return (await googleClients(emu, SUB, GOOGLE_SCOPES)).cal;
   }
 
   /** The product's connector; retries inside a call do not wait. */
   async function connector(retries = 0): Promise<GoogleCalendarConnector> {
-    const auth = await grant();
-    return new GoogleCalendarConnector({
-      auth,
-      credentials: { load: async () => JSON.stringify(auth.credentials), save: async () => undefined, markNeedsReauth: async () => undefined },
-      rootUrl: emu.url,
-      sleep: async () => undefined,
-      retries,
-    });
+    return googleConnector(emu, SUB, GOOGLE_SCOPES, { retries });
   }
 
   /** A session on the therapist's calendar, with this description (none when undefined) and the client invited. */
@@ -261,7 +243,7 @@ describe('Graph', () => {
   const OID = '5b2e9c1a-3d4f-4a6b-8c7d-9e0f1a2b3c4d';
   const TID = '84bd8158-6d4d-4958-8b9f-9d6445542f95';
   const UPN = 'dr.lane@contoso.onmicrosoft.com';
-  const REDIRECT = 'https://app.example.com/auth/microsoft/callback';
+  const USER = { oid: OID, tid: TID, upn: UPN, displayName: 'Dr Lane', timeZone: 'Europe/London' };
   const CLIENT = 'client@example.org';
   /** A body as Exchange answers it: a whole HTML document. */
   const EXCHANGE_HTML =
@@ -270,32 +252,20 @@ describe('Graph', () => {
   let emu: GraphEmulator;
 
   beforeEach(async () => {
-    emu = await startGraphEmulator({ clock: new ManualClock('2025-03-01T12:00:00Z') });
-    emu.addUser({ oid: OID, tid: TID, upn: UPN, displayName: 'Dr Lane', timeZone: 'Europe/London' });
+    emu = await startGraph(USER);
   });
 
   afterEach(async () => {
     await emu.close();
   });
 
-  async function token(scopes: readonly string[]): Promise<() => Promise<string>> {
-    const cca = new ConfidentialClientApplication({
-      auth: { clientId: emu.clientId, authority: `${emu.authorityHost}/${TID}`, clientSecret: emu.clientSecret },
-      system: { networkClient: msalNetworkClient(emu) },
-    });
-    const result = await cca.acquireTokenByCode({ code: emu.authorize(OID, [...scopes], REDIRECT), scopes: [...scopes], redirectUri: REDIRECT });
-    const account = result.account!;
-    return async () => (await cca.acquireTokenSilent({ account, scopes: [...scopes] })).accessToken;
-  }
-
   async function client(): Promise<Client> {
-    const chain: Middleware[] = [new AuthenticationHandler({ getAccessToken: await token(MICROSOFT_SCOPES) }), new RetryHandler(new RetryHandlerOptions(0, 0)), graphRedirect(emu), new HTTPMessageHandler()];
-    return Client.initWithMiddleware({ middleware: chain });
+    return (await graphConnect(emu, USER, MICROSOFT_SCOPES)).graph;
   }
 
   /** The product's connector; the RetryHandler retries nothing unless told, so each answer is seen. */
   async function connector(maxRetries = 0): Promise<GraphCalendarConnector> {
-    return new GraphCalendarConnector({ getAccessToken: await token(MICROSOFT_SCOPES), transport: graphRedirect(emu), maxRetries, now: () => new Date('2025-03-01T12:00:00Z') });
+    return graphConnector(emu, USER, { maxRetries });
   }
 
   /** A meeting the therapist organises with the client, with this body (Graph's default, an empty HTML body, when undefined). */
@@ -313,16 +283,6 @@ describe('Graph', () => {
   const body = (id: string): unknown => emu.getEvent(OID, id)?.['body'];
   const eventCalls = (id: string) => emu.requests.filter((r) => r.path.endsWith(`/events/${encodeURIComponent(id)}`) || r.path.endsWith(`/events/${id}`));
   const patches = (id: string) => eventCalls(id).filter((r) => r.method === 'PATCH');
-
-  async function graphFailure(p: Promise<unknown>): Promise<GraphError> {
-    try {
-      await p;
-    } catch (e) {
-      if (e instanceof GraphError) return e;
-      throw e;
-    }
-    throw new Error('expected the Graph call to fail');
-  }
 
   // ---- the emulator, through @microsoft/microsoft-graph-client -------------------------------------------------------
 

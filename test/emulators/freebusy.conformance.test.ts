@@ -1,26 +1,20 @@
 // Conformance of free/busy, the final check before a booking: the emulators' freebusy.query (Google) and getSchedule
 // (Graph) through the real client libraries, against the references' examples (google/fixtures/freebusy-query-response.json,
 // microsoft/fixtures/getschedule-response.json) and their documented answers; then the connectors' freeBusy through them.
-import fs from 'node:fs';
-import path from 'node:path';
-import { calendar, type calendar_v3 } from '@googleapis/calendar';
-import { AuthenticationHandler, Client, GraphError, HTTPMessageHandler, RetryHandler, RetryHandlerOptions, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
-import { ConfidentialClientApplication } from '@azure/msal-node';
-import { OAuth2Client } from 'google-auth-library';
+import type { calendar_v3 } from '@googleapis/calendar';
+import type { Client, Context, Middleware } from '@microsoft/microsoft-graph-client';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { ConnectorError, Forbidden, MissingScope, NotFound, RetryAfter } from '../../connectors/errors.js';
-import { GoogleCalendarConnector } from '../../connectors/google/calendar.js';
 import { GOOGLE_SCOPES } from '../../connectors/google/oauth.js';
 import { MICROSOFT_SCOPES } from '../../connectors/microsoft/auth.js';
-import { GraphCalendarConnector } from '../../connectors/microsoft/calendar.js';
-import { ManualClock } from '../../src/clock.js';
-import { startGoogleEmulator, type GoogleEmulator } from './google/server.js';
-import { graphRedirect, msalNetworkClient, startGraphEmulator, type GraphEmulator } from './microsoft/server.js';
+import type { GraphCalendarConnector } from '../../connectors/microsoft/calendar.js';
+import { fixture, googleClients, googleConnector, graphConnect, graphConnector, graphFailure, startGoogle, startGraph } from './conformance.js';
+import type { GoogleEmulator } from './google/server.js';
+import { graphRedirect, type GraphEmulator } from './microsoft/server.js';
 
 type Json = Record<string, unknown>;
 type Busy = { start: Date; end: Date }[];
 
-const fixture = (dir: 'google' | 'microsoft', name: string): Json => JSON.parse(fs.readFileSync(path.join(import.meta.dirname, dir, 'fixtures', name), 'utf8')) as Json;
 const caught = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
 /** Busy intervals as ISO strings (UTC), for comparing. */
 const iso = (busy: Busy): string[][] => busy.map((b) => [b.start.toISOString(), b.end.toISOString()]);
@@ -35,15 +29,12 @@ describe('Google freebusy.query', () => {
   const EMAIL = 'freebusy@example.com';
   const PRACTICE = 'practice@group.calendar.google.com';
   const TZ = 'America/New_York';
-  const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
   const S = (s: string): string => `https://www.googleapis.com/auth/${s}`;
 
   let emu: GoogleEmulator;
 
   beforeEach(async () => {
-    emu = await startGoogleEmulator({ clock: new ManualClock('2025-03-01T12:00:00Z') });
-    emu.addAccount({ sub: SUB, email: EMAIL });
-    emu.addCalendar(SUB, { id: EMAIL, summary: EMAIL, timeZone: TZ, primary: true });
+    emu = await startGoogle({ sub: SUB, email: EMAIL, timeZone: TZ });
     emu.addCalendar(SUB, { id: PRACTICE, summary: 'Practice', timeZone: TZ });
   });
 
@@ -51,28 +42,15 @@ describe('Google freebusy.query', () => {
     await emu.close();
   });
 
-  async function grant(scopes: readonly string[]): Promise<OAuth2Client> {
-    const auth = new OAuth2Client({ clientId: emu.clientId, clientSecret: emu.clientSecret, redirectUri: REDIRECT, endpoints: { oauth2TokenUrl: emu.tokenUrl, oauth2RevokeUrl: emu.revokeUrl } });
-    auth.setCredentials((await auth.getToken(emu.authorize(SUB, [...scopes], REDIRECT))).tokens);
-    return auth;
-  }
-
   /** The real client, as the product builds it (the emulator as rootUrl). */
   async function client(scopes: readonly string[] = GOOGLE_SCOPES): Promise<calendar_v3.Calendar> {
-    return calendar({ version: 'v3', auth: await grant(scopes), rootUrl: emu.url });
+    return (await googleClients(emu, SUB, scopes)).cal;
   }
 
   /** The product's connector, with the product's scopes unless told otherwise; retries do not wait. */
   async function connector(opts: { scopes?: readonly string[]; retries?: number } = {}) {
     const marked: string[] = [];
-    const auth = await grant(opts.scopes ?? GOOGLE_SCOPES);
-    const cal = new GoogleCalendarConnector({
-      auth,
-      credentials: { load: async () => JSON.stringify(auth.credentials), save: async () => undefined, markNeedsReauth: async (r: string) => void marked.push(r) },
-      rootUrl: emu.url,
-      sleep: async () => undefined,
-      retries: opts.retries ?? 0,
-    });
+    const cal = await googleConnector(emu, SUB, opts.scopes ?? GOOGLE_SCOPES, { retries: opts.retries ?? 0, markNeedsReauth: async (r: string) => void marked.push(r) });
     return { cal, marked };
   }
 
@@ -308,34 +286,21 @@ describe('Graph getSchedule', () => {
   const OID = '7d1f0c2e-4b5a-4e3d-9c8b-1a2b3c4d5e6f';
   const TID = '84bd8158-6d4d-4958-8b9f-9d6445542f95';
   const UPN = 'dr.moss@contoso.onmicrosoft.com';
-  const REDIRECT = 'https://app.example.com/auth/microsoft/callback';
+  const USER = { oid: OID, tid: TID, upn: UPN, displayName: 'Dr Moss', timeZone: 'Europe/London' };
 
   let emu: GraphEmulator;
 
   beforeEach(async () => {
-    emu = await startGraphEmulator({ clock: new ManualClock('2025-03-01T12:00:00Z') });
-    emu.addUser({ oid: OID, tid: TID, upn: UPN, displayName: 'Dr Moss', timeZone: 'Europe/London' });
+    emu = await startGraph(USER);
   });
 
   afterEach(async () => {
     await emu.close();
   });
 
-  async function token(scopes: readonly string[]): Promise<() => Promise<string>> {
-    const cca = new ConfidentialClientApplication({
-      auth: { clientId: emu.clientId, authority: `${emu.authorityHost}/${TID}`, clientSecret: emu.clientSecret },
-      system: { networkClient: msalNetworkClient(emu) },
-    });
-    const result = await cca.acquireTokenByCode({ code: emu.authorize(OID, [...scopes], REDIRECT), scopes: [...scopes], redirectUri: REDIRECT });
-    const account = result.account!;
-    return async () => (await cca.acquireTokenSilent({ account, scopes: [...scopes] })).accessToken;
-  }
-
   /** The real Graph client: AuthenticationHandler → RetryHandler (no retries) → graphRedirect → HTTPMessageHandler. */
   async function client(scopes: readonly string[] = MICROSOFT_SCOPES): Promise<Client> {
-    const getAccessToken = await token(scopes);
-    const chain: Middleware[] = [new AuthenticationHandler({ getAccessToken }), new RetryHandler(new RetryHandlerOptions(0, 0)), graphRedirect(emu), new HTTPMessageHandler()];
-    return Client.initWithMiddleware({ middleware: chain });
+    return (await graphConnect(emu, USER, scopes)).graph;
   }
 
   /** Records what the connector puts on the wire, then hands the request to graphRedirect. */
@@ -357,8 +322,7 @@ describe('Graph getSchedule', () => {
   /** The product's connector with the product's permissions; the RetryHandler retries nothing, so each answer is seen. */
   async function connector(): Promise<{ cal: GraphCalendarConnector; recorder: Recorder }> {
     const recorder = new Recorder();
-    const getAccessToken = await token(MICROSOFT_SCOPES);
-    return { cal: new GraphCalendarConnector({ getAccessToken, transport: recorder, maxRetries: 0, now: () => new Date('2025-03-01T12:00:00Z') }), recorder };
+    return { cal: await graphConnector(emu, USER, { transport: recorder, maxRetries: 0 }), recorder };
   }
 
   function timed(day: string, hh: number, minutes = 50, mm = 0): { start: Json; end: Json } {
@@ -373,16 +337,6 @@ describe('Graph getSchedule', () => {
     endTime: { dateTime: end, timeZone: 'UTC' },
     ...(interval === undefined ? {} : { availabilityViewInterval: interval }),
   });
-
-  async function graphFailure(p: Promise<unknown>): Promise<GraphError> {
-    try {
-      await p;
-    } catch (e) {
-      if (e instanceof GraphError) return e;
-      throw e;
-    }
-    throw new Error('expected the Graph call to fail');
-  }
 
   const scheduleCalls = () => emu.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/calendar/getSchedule'));
 

@@ -4,24 +4,18 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { calendar, type calendar_v3 } from '@googleapis/calendar';
-import { gmail, type gmail_v1 } from '@googleapis/gmail';
-import { tasks, type tasks_v1 } from '@googleapis/tasks';
-import { OAuth2Client } from 'google-auth-library';
+import type { tasks_v1 } from '@googleapis/tasks';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
+import { fixture, googleClients, type GoogleClients, startGoogle } from './conformance.js';
 import { METHOD_SCOPES, SCOPE_PREFIX } from './google/scopes.js';
-import { startGoogleEmulator, type GoogleEmulator, type RequestHookInfo } from './google/server.js';
+import type { GoogleEmulator, RequestHookInfo } from './google/server.js';
 
 type Json = Record<string, unknown>;
-
-const FIXTURES = path.join(import.meta.dirname, 'google', 'fixtures');
-const fixture = (name: string): Json => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as Json;
 
 const SUB = '411';
 const EMAIL = 'actions@example.com';
 const TZ = 'America/New_York';
-const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
 const S = (s: string): string => `https://www.googleapis.com/auth/${s}`;
 const ALL = ['openid', S('calendar.events'), S('tasks'), S('gmail.send')];
 const WHEN = { start: { dateTime: '2025-03-10T10:00:00-04:00', timeZone: TZ }, end: { dateTime: '2025-03-10T10:50:00-04:00', timeZone: TZ } };
@@ -31,38 +25,15 @@ let emu: GoogleEmulator;
 
 beforeEach(async () => {
   clock = new ManualClock('2025-03-01T12:00:00Z');
-  emu = await startGoogleEmulator({ clock });
-  emu.addAccount({ sub: SUB, email: EMAIL });
-  emu.addCalendar(SUB, { id: EMAIL, summary: EMAIL, timeZone: TZ, primary: true });
+  emu = await startGoogle({ sub: SUB, email: EMAIL, timeZone: TZ }, { clock });
 });
 
 afterEach(async () => {
   await emu.close();
 });
 
-interface Clients {
-  auth: OAuth2Client;
-  cal: calendar_v3.Calendar;
-  tk: tasks_v1.Tasks;
-  gm: gmail_v1.Gmail;
-}
-
-async function connect(scopes: string[] = ALL, sub = SUB): Promise<Clients> {
-  const auth = new OAuth2Client({
-    clientId: emu.clientId,
-    clientSecret: emu.clientSecret,
-    redirectUri: REDIRECT,
-    endpoints: { oauth2TokenUrl: emu.tokenUrl, oauth2RevokeUrl: emu.revokeUrl, oauth2AuthBaseUrl: emu.authUrl },
-  });
-  const { tokens } = await auth.getToken(emu.authorize(sub, scopes, REDIRECT));
-  auth.setCredentials(tokens);
-  return {
-    auth,
-    cal: calendar({ version: 'v3', auth, rootUrl: emu.url }),
-    tk: tasks({ version: 'v1', auth, rootUrl: emu.url }),
-    gm: gmail({ version: 'v1', auth, rootUrl: emu.url }),
-  };
-}
+/** The account's grant of these scopes, and the real Calendar, Tasks and Gmail clients on it (./conformance.ts). */
+const connect = (scopes: string[] = ALL, sub = SUB): Promise<GoogleClients> => googleClients(emu, sub, scopes);
 
 interface Failure {
   status: number | undefined;
@@ -263,8 +234,8 @@ test('task lists: the default list, insert, get, paging (default 20, at most 100
   const first = await tk.tasklists.list();
   expect(first.data).toMatchObject({ kind: 'tasks#taskLists', etag: expect.any(String) });
   expect(first.data.items?.map((l) => l.title)).toEqual(['My Tasks']);
-  conforms(first.data as Json, { ...fixture('tasks-list-response.json') });
-  conforms(first.data.items![0] as Json, fixture('tasklist-resource.json'));
+  conforms(first.data as Json, { ...fixture('google', 'tasks-list-response.json') });
+  conforms(first.data.items![0] as Json, fixture('google', 'tasklist-resource.json'));
 
   clock.advance({ minutes: 1 });
   const made = await tk.tasklists.insert({ requestBody: { title: 'Follow-ups' } });
@@ -303,7 +274,7 @@ test('tasks: due keeps only the date; updated moves on each change; completed fo
   });
   expect(t.data.completed).toBeUndefined();
   expect(t.data.deleted).toBeUndefined();
-  conforms(t.data as Json, fixture('task-resource.json'));
+  conforms(t.data as Json, fixture('google', 'task-resource.json'));
 
   clock.advance({ minutes: 2 });
   const done = await tk.tasks.patch({ tasklist: list, task: t.data.id!, requestBody: { status: 'completed' } });

@@ -1,18 +1,16 @@
 // Conformance of the Google emulator for event tags and crash tests, through the real @googleapis/calendar
 // client: events.patch merging extended properties, sendUpdates recorded, partial responses (fields),
 // deleted events on get/patch, the dropAfter fault and the request hook.
-import { calendar, type calendar_v3 } from '@googleapis/calendar';
-import { OAuth2Client } from 'google-auth-library';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { startGoogleEmulator, type GoogleEmulator, type RequestHookInfo } from './google/server.js';
+import { googleClients, startGoogle, type GoogleClients } from './conformance.js';
+import type { GoogleEmulator, RequestHookInfo } from './google/server.js';
 
 type Json = Record<string, unknown>;
 
 const SUB = '211';
 const EMAIL = 'tags@example.com';
 const TZ = 'America/New_York';
-const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
 const SCOPES = ['openid', 'https://www.googleapis.com/auth/calendar.events'];
 const WHEN = { start: { dateTime: '2025-03-10T10:00:00-04:00', timeZone: TZ }, end: { dateTime: '2025-03-10T10:50:00-04:00', timeZone: TZ } };
 
@@ -21,28 +19,15 @@ let emu: GoogleEmulator;
 
 beforeEach(async () => {
   clock = new ManualClock('2025-03-01T12:00:00Z');
-  emu = await startGoogleEmulator({ clock });
-  emu.addAccount({ sub: SUB, email: EMAIL });
+  emu = await startGoogle({ sub: SUB, email: EMAIL, timeZone: TZ }, { clock });
   emu.addAccount({ sub: '212', email: 'colleague@gmail.example' });
-  emu.addCalendar(SUB, { id: EMAIL, summary: EMAIL, timeZone: TZ, primary: true });
 });
 
 afterEach(async () => {
   await emu.close();
 });
 
-async function connect(opts: { forceRefreshOnFailure?: boolean } = {}): Promise<{ auth: OAuth2Client; cal: calendar_v3.Calendar }> {
-  const auth = new OAuth2Client({
-    clientId: emu.clientId,
-    clientSecret: emu.clientSecret,
-    redirectUri: REDIRECT,
-    forceRefreshOnFailure: opts.forceRefreshOnFailure ?? false,
-    endpoints: { oauth2TokenUrl: emu.tokenUrl, oauth2RevokeUrl: emu.revokeUrl, oauth2AuthBaseUrl: emu.authUrl },
-  });
-  const { tokens } = await auth.getToken(emu.authorize(SUB, SCOPES, REDIRECT));
-  auth.setCredentials(tokens);
-  return { auth, cal: calendar({ version: 'v3', auth, rootUrl: emu.url }) };
-}
+const connect = (opts: { forceRefreshOnFailure?: boolean } = {}): Promise<GoogleClients> => googleClients(emu, SUB, SCOPES, opts);
 
 async function failure(p: Promise<unknown>): Promise<{ status: number | undefined; reason: unknown }> {
   try {

@@ -1,26 +1,21 @@
 // Conformance of the Google emulator (test/emulators/google/server.ts), driven through the real clients the
 // product uses: @googleapis/calendar and google-auth-library's OAuth2Client over real HTTP, with a ManualClock.
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { calendar, type calendar_v3 } from '@googleapis/calendar';
-import { OAuth2Client } from 'google-auth-library';
 import { DateTime } from 'luxon';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { startGoogleEmulator, type GoogleEmulator } from './google/server.js';
+import { fixture, GOOGLE_REDIRECT, googleClients, type GoogleClients, googleOAuth, startGoogle } from './conformance.js';
+import type { GoogleEmulator } from './google/server.js';
 
 type Json = Record<string, unknown>;
-
-const FIXTURES = path.join(import.meta.dirname, 'google', 'fixtures');
-const fixture = (name: string): Json => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as Json;
 
 const SUB = '111';
 const EMAIL = 'therapist@example.com';
 const PRIMARY = EMAIL;
 const TZ = 'America/New_York';
-const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
+const REDIRECT = GOOGLE_REDIRECT;
 const S = (s: string): string => `https://www.googleapis.com/auth/${s}`;
 const SCOPES = ['openid', 'email', S('calendar.events'), S('calendar.calendarlist.readonly')];
 
@@ -29,34 +24,16 @@ let emu: GoogleEmulator;
 
 beforeEach(async () => {
   clock = new ManualClock('2025-03-01T12:00:00Z');
-  emu = await startGoogleEmulator({ clock });
-  emu.addAccount({ sub: SUB, email: EMAIL });
-  emu.addCalendar(SUB, { id: PRIMARY, summary: EMAIL, timeZone: TZ, primary: true });
+  emu = await startGoogle({ sub: SUB, email: EMAIL, timeZone: TZ }, { clock });
 });
 
 afterEach(async () => {
   await emu.close();
 });
 
-function oauthClient(extra: { clientSecret?: string; forceRefreshOnFailure?: boolean } = {}): OAuth2Client {
-  return new OAuth2Client({
-    clientId: emu.clientId,
-    clientSecret: extra.clientSecret ?? emu.clientSecret,
-    redirectUri: REDIRECT,
-    forceRefreshOnFailure: extra.forceRefreshOnFailure ?? false,
-    endpoints: { oauth2TokenUrl: emu.tokenUrl, oauth2RevokeUrl: emu.revokeUrl, oauth2AuthBaseUrl: emu.authUrl },
-  });
-}
-
-async function connect(
-  scopes: string[] = SCOPES,
-  opts: { sub?: string; forceRefreshOnFailure?: boolean } = {},
-): Promise<{ auth: OAuth2Client; cal: calendar_v3.Calendar }> {
-  const auth = oauthClient(opts.forceRefreshOnFailure === undefined ? {} : { forceRefreshOnFailure: opts.forceRefreshOnFailure });
-  const { tokens } = await auth.getToken(emu.authorize(opts.sub ?? SUB, scopes, REDIRECT));
-  auth.setCredentials(tokens);
-  return { auth, cal: calendar({ version: 'v3', auth, rootUrl: emu.url }) };
-}
+/** The account's grant of these scopes (the primary one unless `sub` says), and the real clients on it (./conformance.ts). */
+const connect = (scopes: string[] = SCOPES, opts: { sub?: string; forceRefreshOnFailure?: boolean } = {}): Promise<GoogleClients> =>
+  googleClients(emu, opts.sub ?? SUB, scopes, { forceRefreshOnFailure: opts.forceRefreshOnFailure });
 
 interface Failure {
   status: number | undefined;
@@ -128,7 +105,7 @@ function decodeJwtPart(part: string | undefined): Json {
 // ---- OAuth ---------------------------------------------------------------------------------------
 
 test('code exchange and refresh', async () => {
-  const auth = oauthClient();
+  const auth = googleOAuth(emu);
   const code = emu.authorize(SUB, SCOPES, REDIRECT);
   const { tokens } = await auth.getToken(code);
   expect(tokens.access_token).toMatch(/^ya29\./);
@@ -173,11 +150,11 @@ test('code exchange and refresh', async () => {
   expect((await cal.calendarList.list()).status).toBe(200);
 
   // Without openid: no id_token.
-  const plain = await oauthClient().getToken(emu.authorize(SUB, [S('calendar.events')], REDIRECT));
+  const plain = await googleOAuth(emu).getToken(emu.authorize(SUB, [S('calendar.events')], REDIRECT));
   expect(plain.tokens.id_token).toBeUndefined();
 
   // Wrong client secret → 401 invalid_client; wrong redirect_uri → 400.
-  const badClient = await failure(oauthClient({ clientSecret: 'nope' }).getToken(emu.authorize(SUB, SCOPES, REDIRECT)));
+  const badClient = await failure(googleOAuth(emu, { clientSecret: 'nope' }).getToken(emu.authorize(SUB, SCOPES, REDIRECT)));
   expect(badClient.status).toBe(401);
   expect(badClient.data['error']).toBe('invalid_client');
   const mismatch = await failure(auth.getToken({ code: emu.authorize(SUB, SCOPES, 'http://elsewhere/cb'), redirect_uri: REDIRECT }));
@@ -205,7 +182,7 @@ test('expired access token answers 401, then works once refreshed', async () => 
   expect((await cal.events.list({ calendarId: 'primary' })).status).toBe(200);
 
   // expireAccessTokens(): a client with forceRefreshOnFailure sees the 401, refreshes and retries by itself.
-  const forced = oauthClient({ forceRefreshOnFailure: true });
+  const forced = googleOAuth(emu, { forceRefreshOnFailure: true });
   forced.setCredentials(auth.credentials);
   const cal2 = calendar({ version: 'v3', auth: forced, rootUrl: emu.url });
   emu.expireAccessTokens(SUB);
@@ -385,13 +362,13 @@ test('deleted events come in incremental results without showDeleted, with only 
   const inc = await cal.events.list({ calendarId: 'primary', syncToken: full.syncToken });
   const items = (inc.data.items ?? []) as Json[];
   expect(items.map((i) => i['id'])).toEqual([ids[0], ids[1]]);
-  const ref = fixture('deleted-event-tombstone.json');
+  const ref = fixture('google', 'deleted-event-tombstone.json');
   for (const t of items) {
     expect(shape(t)).toEqual(shape(ref));
     expect(t).toMatchObject({ kind: 'calendar#event', status: 'cancelled' });
   }
   // The page has the keys of the captured incremental page (google-examples.md C1).
-  expect(Object.keys(inc.data).sort()).toEqual(Object.keys(fixture('incremental-sync-page.json')).sort());
+  expect(Object.keys(inc.data).sort()).toEqual(Object.keys(fixture('google', 'incremental-sync-page.json')).sort());
   // A full listing omits cancelled events unless showDeleted.
   expect((await listAll(cal, { calendarId: 'primary' })).items).toHaveLength(2);
   expect((await listAll(cal, { calendarId: 'primary', showDeleted: true })).items).toHaveLength(4);
@@ -499,7 +476,7 @@ test('a cancelled instance appears as a cancelled-instance tombstone', async () 
   });
   const id = master['id'] as string;
   // The emulator's master has the keys of the captured master (google-examples.md C1, first item).
-  expect(shape(master)).toEqual(shape((fixture('incremental-sync-page.json')['items'] as Json[])[0]));
+  expect(shape(master)).toEqual(shape((fixture('google', 'incremental-sync-page.json')['items'] as Json[])[0]));
   const { cal } = await connect();
   const single = await listAll(cal, { calendarId: 'primary', singleEvents: true });
   const grouped = await listAll(cal, { calendarId: 'primary' });
@@ -509,7 +486,7 @@ test('a cancelled instance appears as a cancelled-instance tombstone', async () 
   const inc = await cal.events.list({ calendarId: 'primary', singleEvents: true, syncToken: single.syncToken });
   expect(inc.data.items).toHaveLength(1);
   const t = inc.data.items![0] as Json;
-  expect(shape(t)).toEqual(shape(fixture('cancelled-instance-tombstone.json')));
+  expect(shape(t)).toEqual(shape(fixture('google', 'cancelled-instance-tombstone.json')));
   expect(t).toMatchObject({
     id: `${id}_20250305T140000Z`,
     status: 'cancelled',
@@ -591,7 +568,7 @@ test('a "this and following" UNTIL patch yields cancelled instances in the next 
     recurringEventId: id,
     originalStartTime: { dateTime: '2025-03-06T08:00:00-06:00', timeZone: CHI },
   });
-  for (const g of gone) expect(shape(g)).toEqual(shape(fixture('cancelled-instance-tombstone.json')));
+  for (const g of gone) expect(shape(g)).toEqual(shape(fixture('google', 'cancelled-instance-tombstone.json')));
   expect((await listAll(cal, { calendarId: 'primary', singleEvents: true })).items).toHaveLength(3);
   // singleEvents=false: the master with its new RRULE (google-examples.md C3).
   const incGrouped = await cal.events.list({ calendarId: 'primary', syncToken: grouped.syncToken });
@@ -747,7 +724,7 @@ test('events from the reference have exactly the keys of the fixtures (attendees
   // google-examples.md D1: an event with attendees and responseStatus, on Konqui's calendar.
   emu.addAccount({ sub: '333', email: 'konqui@kde.test' });
   emu.addCalendar('333', { id: 'konqui@kde.test', summary: 'Konqui', timeZone: 'Europe/Prague', primary: true });
-  const d1 = fixture('event-with-attendees.json');
+  const d1 = fixture('google', 'event-with-attendees.json');
   const readOnly = ['kind', 'etag', 'id', 'created', 'updated', 'htmlLink', 'iCalUID', 'sequence'];
   const body1 = Object.fromEntries(Object.entries(d1).filter(([k]) => !readOnly.includes(k)));
   const e1 = emu.insertEvent('konqui@kde.test', body1);
@@ -760,7 +737,7 @@ test('events from the reference have exactly the keys of the fixtures (attendees
   // google-examples.md D2: an all-day yearly master where the attendee is `self`.
   emu.addAccount({ sub: '222', email: 'hacker1@kde.test' });
   emu.addCalendar('222', { id: 'hacker1@kde.test', summary: 'KDE', timeZone: 'Europe/Prague', primary: true });
-  const d2 = fixture('recurring-all-day-master.json');
+  const d2 = fixture('google', 'recurring-all-day-master.json');
   const body2 = Object.fromEntries(Object.entries(d2).filter(([k]) => !readOnly.includes(k)));
   body2['creator'] = { displayName: 'KDE Hacker 1', email: 'hacker1@kde.test' };
   const e2 = emu.insertEvent('hacker1@kde.test', body2);
@@ -810,7 +787,7 @@ test('freebusy.query merges busy intervals, skipping transparent, cancelled and 
 });
 
 test('the consent page (authUrl) redirects back with a code the token endpoint accepts', async () => {
-  const auth = oauthClient();
+  const auth = googleOAuth(emu);
   const url = auth.generateAuthUrl({ access_type: 'offline', scope: SCOPES, state: 'xyz', login_hint: EMAIL, prompt: 'consent' });
   expect(url.startsWith(emu.authUrl)).toBe(true);
   const res = await fetch(url, { redirect: 'manual' });

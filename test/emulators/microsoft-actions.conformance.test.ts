@@ -1,25 +1,20 @@
 // Conformance of the Microsoft emulator's platform actions (events created, changed and deleted with the mail they send
 // to attendees; Microsoft To Do lists, tasks and linkedResources; sendMail) through the real Graph client and MSAL as
 // the product wires them, against the reference pages' examples (fixtures/README.md) and their documented answers.
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { AuthenticationHandler, Client, GraphError, HTTPMessageHandler, RetryHandler, RetryHandlerOptions, type Middleware } from '@microsoft/microsoft-graph-client';
-import { ConfidentialClientApplication } from '@azure/msal-node';
+import { Client, RetryHandlerOptions } from '@microsoft/microsoft-graph-client';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { graphRedirect, msalNetworkClient, startGraphEmulator, type GraphEmulator } from './microsoft/server.js';
+import { deltaItems, fixture, graphConnect, graphFailure, startGraph } from './conformance.js';
+import type { GraphEmulator } from './microsoft/server.js';
 
 type Json = Record<string, unknown>;
-
-const FIXTURES = path.join(import.meta.dirname, 'microsoft', 'fixtures');
-const fixture = (name: string): Json => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as Json;
 
 const OID = '0b6c2f1e-6a4d-4c3e-8f11-2d9a7e5c4b10';
 const TID = '84bd8158-6d4d-4958-8b9f-9d6445542f95';
 const UPN = 'dr.hale@contoso.onmicrosoft.com';
-const REDIRECT = 'https://app.example.com/auth/microsoft/callback';
+const USER = { oid: OID, tid: TID, upn: UPN, displayName: 'Dr Hale', timeZone: 'Europe/London' };
 const ALL = ['Calendars.ReadWrite', 'Tasks.ReadWrite', 'Mail.Send', 'User.Read'];
 const KEY = 'String {5e8f1b2a-7c3d-4f6e-9a1b-2c3d4e5f6a7b} Name sk.key';
 const WINDOW = { startDateTime: '2025-03-01T00:00:00Z', endDateTime: '2025-04-01T00:00:00Z' };
@@ -29,42 +24,17 @@ let emu: GraphEmulator;
 let graph: Client;
 
 /** A Graph client for the user with these scopes: AuthenticationHandler → RetryHandler → graphRedirect → HTTPMessageHandler. */
-async function connect(scopes: string[], retry = new RetryHandlerOptions(0, 0)): Promise<Client> {
-  const cca = new ConfidentialClientApplication({
-    auth: { clientId: emu.clientId, authority: `${emu.authorityHost}/${TID}`, clientSecret: emu.clientSecret },
-    system: { networkClient: msalNetworkClient(emu) },
-  });
-  const result = await cca.acquireTokenByCode({ code: emu.authorize(OID, scopes, REDIRECT), scopes, redirectUri: REDIRECT });
-  const account = result.account!;
-  const chain: Middleware[] = [
-    new AuthenticationHandler({ getAccessToken: async () => (await cca.acquireTokenSilent({ account, scopes })).accessToken }),
-    new RetryHandler(retry),
-    graphRedirect(emu),
-    new HTTPMessageHandler(),
-  ];
-  return Client.initWithMiddleware({ middleware: chain });
-}
+const connect = async (scopes: string[], retry = new RetryHandlerOptions(0, 0)): Promise<Client> => (await graphConnect(emu, USER, scopes, { retry })).graph;
 
 beforeEach(async () => {
   clock = new ManualClock('2025-03-01T12:00:00Z');
-  emu = await startGraphEmulator({ clock });
-  emu.addUser({ oid: OID, tid: TID, upn: UPN, displayName: 'Dr Hale', timeZone: 'Europe/London' });
+  emu = await startGraph(USER, { clock });
   graph = await connect(ALL);
 });
 
 afterEach(async () => {
   await emu.close();
 });
-
-async function graphFailure(p: Promise<unknown>): Promise<GraphError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof GraphError) return e;
-    throw e;
-  }
-  throw new Error('expected the Graph call to fail');
-}
 
 function timed(day: string, hh: number, minutes = 50, timeZone = 'UTC'): { start: Json; end: Json } {
   const pad = (n: number): string => String(n).padStart(2, '0');
@@ -74,17 +44,6 @@ function timed(day: string, hh: number, minutes = 50, timeZone = 'UTC'): { start
 
 const jane = { emailAddress: { address: 'jane@example.com', name: 'Jane' }, type: 'required' };
 const byKey = (value: string) => `singleValueExtendedProperties/any(ep: ep/id eq '${KEY}' and ep/value eq '${value}')`;
-
-async function deltaItems(link: string): Promise<{ items: Json[]; deltaLink: string }> {
-  const items: Json[] = [];
-  let url = link;
-  for (;;) {
-    const page = (await graph.api(url).get()) as Json;
-    items.push(...(page['value'] as Json[]));
-    if (typeof page['@odata.nextLink'] === 'string') url = page['@odata.nextLink'];
-    else return { items, deltaLink: page['@odata.deltaLink'] as string };
-  }
-}
 
 // ---- events -----------------------------------------------------------------------------------------------------
 
@@ -146,7 +105,7 @@ test('PATCH and DELETE of a meeting: each mails the attendees, shows in delta an
       expirationDateTime: clock.now().plus({ days: 2 }).toISO(),
       clientState: 'sk-state',
     });
-    const first = await deltaItems(`/me/calendarView/delta?startDateTime=${WINDOW.startDateTime}&endDateTime=${WINDOW.endDateTime}`);
+    const first = await deltaItems(graph, `/me/calendarView/delta?startDateTime=${WINDOW.startDateTime}&endDateTime=${WINDOW.endDateTime}`);
     expect(first.items).toEqual([]);
     const ev = (await graph.api('/me/events').post({ subject: 'Session', ...timed('2025-03-12', 9), attendees: [jane] })) as Json;
     const id = String(ev['id']);
@@ -160,7 +119,7 @@ test('PATCH and DELETE of a meeting: each mails the attendees, shows in delta an
       reminderMinutesBeforeStart: 60,
     })) as Json;
     expect(patched).toMatchObject({ subject: 'Session (moved)', body: { contentType: 'text', content: 'New time' }, location: { displayName: 'Room 2' }, reminderMinutesBeforeStart: 60, start: { dateTime: '2025-03-13T10:00:00.0000000' } });
-    const round = await deltaItems(first.deltaLink);
+    const round = await deltaItems(graph, first.deltaLink);
     expect(round.items.map((i) => [i['id'], i['subject']])).toEqual([[id, 'Session (moved)']]);
     clock.advance({ minutes: 1 });
     await graph.api(`/me/events/${id}`).delete();
@@ -168,7 +127,7 @@ test('PATCH and DELETE of a meeting: each mails the attendees, shows in delta an
     const again = await graphFailure(graph.api(`/me/events/${id}`).delete());
     expect([again.statusCode, again.code]).toEqual([404, 'ErrorItemNotFound']);
     expect(emu.requests.at(-1)).toMatchObject({ method: 'DELETE', status: 404, attendeeUpdate: false });
-    expect((await deltaItems(round.deltaLink)).items).toEqual([{ '@odata.type': '#microsoft.graph.event', id, '@removed': { reason: 'deleted' } }]);
+    expect((await deltaItems(graph, round.deltaLink)).items).toEqual([{ '@odata.type': '#microsoft.graph.event', id, '@removed': { reason: 'deleted' } }]);
     expect(emu.attendeeUpdates().map((u) => [u.kind, u.at])).toEqual([
       ['invitation', '2025-03-01T12:00:00.000Z'],
       ['update', '2025-03-01T12:01:00.000Z'],
@@ -192,9 +151,9 @@ test("To Do lists: the built-in ones, and the reference's Create todoTaskList ex
     ['Tasks', 'defaultList', true, false],
     ['Flagged email', 'flaggedEmails', true, false],
   ]);
-  const created = (await graph.api('/me/todo/lists').post(fixture('todotasklist-create-request.json'))) as Json;
+  const created = (await graph.api('/me/todo/lists').post(fixture('microsoft', 'todotasklist-create-request.json'))) as Json;
   expect(emu.requests.at(-1)!.status).toBe(201);
-  const ref = fixture('todotasklist-create-response.json');
+  const ref = fixture('microsoft', 'todotasklist-create-response.json');
   expect(Object.keys(created)).toEqual(expect.arrayContaining(Object.keys(ref)));
   expect(created).toMatchObject({ displayName: 'Travel items', isOwner: true, isShared: false, wellknownListName: 'none' });
   expect(await graph.api(`/me/todo/lists/${String(created['id'])}`).get()).toMatchObject({ id: created['id'], displayName: 'Travel items' });
@@ -204,9 +163,9 @@ test("To Do lists: the built-in ones, and the reference's Create todoTaskList ex
 
 test("To Do tasks: the reference's Create example; linkedResources come back only with $expand; externalId round trip", async () => {
   const listId = String((await lists())[0]!['id']);
-  const created = (await graph.api(`/me/todo/lists/${listId}/tasks`).post(fixture('todotask-create-request.json'))) as Json;
+  const created = (await graph.api(`/me/todo/lists/${listId}/tasks`).post(fixture('microsoft', 'todotask-create-request.json'))) as Json;
   expect(emu.requests.at(-1)!.status).toBe(201);
-  const ref = fixture('todotask-create-response.json');
+  const ref = fixture('microsoft', 'todotask-create-response.json');
   expect(Object.keys(created)).toEqual(expect.arrayContaining(Object.keys(ref)));
   expect(Object.keys((created['linkedResources'] as Json[])[0]!)).toEqual(expect.arrayContaining(Object.keys((ref['linkedResources'] as Json[])[0]!)));
   expect(created).toMatchObject({ title: 'A new task', status: 'notStarted', isReminderOn: false, body: { content: '', contentType: 'text' } });
@@ -240,8 +199,8 @@ test("To Do tasks: the reference's Create example; linkedResources come back onl
 test("To Do: the reference's Update example keeps the due date at midnight of the zone given, answered in UTC", async () => {
   const listId = String((await lists())[0]!['id']);
   const t = (await graph.api(`/me/todo/lists/${listId}/tasks`).post({ title: 'Shop for dinner' })) as Json;
-  const updated = (await graph.api(`/me/todo/lists/${listId}/tasks/${String(t['id'])}`).patch(fixture('todotask-update-request.json'))) as Json;
-  const ref = fixture('todotask-update-response.json');
+  const updated = (await graph.api(`/me/todo/lists/${listId}/tasks/${String(t['id'])}`).patch(fixture('microsoft', 'todotask-update-request.json'))) as Json;
+  const ref = fixture('microsoft', 'todotask-update-response.json');
   expect(Object.keys(updated)).toEqual(expect.arrayContaining(Object.keys(ref)));
   // 16:00 Eastern on 25 July: the date, at midnight Eastern (EDT), is 04:00 UTC.
   expect(updated['dueDateTime']).toEqual({ dateTime: '2020-07-25T04:00:00.0000000', timeZone: 'UTC' });
@@ -284,7 +243,7 @@ test('To Do: a deleted task is gone (404) and leaves no trace in listings; the t
   const gone = String(((await graph.api(`/me/todo/lists/${listId}/tasks`).post({ title: 'gone', linkedResources: [{ displayName: 'SK', externalId: 'sk-x' }] })) as Json)['id']);
   const round1 = (await graph.api(`/me/todo/lists/${listId}/tasks/delta`).expand('linkedResources').get()) as Json;
   expect((round1['value'] as Json[]).map((t) => t['id'])).toEqual([keep, gone]);
-  const ref = fixture('todotask-delta-response.json');
+  const ref = fixture('microsoft', 'todotask-delta-response.json');
   expect(Object.keys(round1)).toEqual(expect.arrayContaining(Object.keys(ref).concat(['value'])));
   expect(Object.keys((round1['value'] as Json[])[0]!)).toEqual(expect.arrayContaining(Object.keys((ref['value'] as Json[])[0]!)));
   clock.advance({ minutes: 1 });
@@ -324,7 +283,7 @@ test('To Do permissions: without Tasks.* 403; Tasks.Read reads but does not writ
 
 test("sendMail: the reference's examples answer 202 with no body and are kept, the attachment decoded", async () => {
   for (const name of ['sendmail-request.json', 'sendmail-headers-request.json', 'sendmail-attachment-request.json']) {
-    await graph.api('/me/sendMail').post(fixture(name));
+    await graph.api('/me/sendMail').post(fixture('microsoft', name));
     expect(emu.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1.0/me/sendMail', status: 202, responseBytes: 0 });
   }
   const sent = emu.sentMail(OID);
@@ -343,7 +302,7 @@ test("sendMail: the reference's examples answer 202 with no body and are kept, t
 });
 
 test('sendMail: invalid requests are 400 and send nothing; without Mail.Send 403', async () => {
-  const base = fixture('sendmail-attachment-request.json');
+  const base = fixture('microsoft', 'sendmail-attachment-request.json');
   const message = base['message'] as Json;
   const cases: [Json, number, string][] = [
     [{ message: { ...message, toRecipients: [] } }, 400, 'ErrorInvalidRecipients'],
@@ -376,12 +335,12 @@ test('faults apply to the new routes: 429 with Retry-After ridden out by the Ret
   expect(posts()[1]!.headers['retry-attempt']).toBe('1');
 
   emu.faults.add({ match: { path: /\/sendMail$/ }, fault: { status: 503 } });
-  const e503 = await graphFailure(graph.api('/me/sendMail').post(fixture('sendmail-request.json')));
+  const e503 = await graphFailure(graph.api('/me/sendMail').post(fixture('microsoft', 'sendmail-request.json')));
   expect(e503.statusCode).toBe(503);
   expect(emu.sentMail()).toEqual([]);
 
   emu.faults.add({ match: { path: /\/sendMail$/ }, fault: { dropAfter: true } });
-  const lost = await graphFailure(graph.api('/me/sendMail').post(fixture('sendmail-request.json')));
+  const lost = await graphFailure(graph.api('/me/sendMail').post(fixture('microsoft', 'sendmail-request.json')));
   expect(lost.statusCode).toBe(-1);
   // The answer was lost, the message was sent.
   expect(emu.sentMail()).toHaveLength(1);

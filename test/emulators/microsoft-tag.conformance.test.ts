@@ -1,23 +1,18 @@
 // Conformance of the Microsoft emulator's single-value extended properties (the reference pages "Create single-value
 // extended property", "Get singleValueLegacyExtendedProperty", "Update event"), its record of meeting updates, and the
 // crash-test faults (dropAfter, the request hook), through the real Graph client and MSAL as the product wires them.
-import fs from 'node:fs';
-import path from 'node:path';
-import { AuthenticationHandler, Client, GraphError, HTTPMessageHandler, RetryHandler, RetryHandlerOptions, type Middleware } from '@microsoft/microsoft-graph-client';
-import { ConfidentialClientApplication } from '@azure/msal-node';
+import { GraphError, type Client } from '@microsoft/microsoft-graph-client';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { graphRedirect, msalNetworkClient, startGraphEmulator, type GraphEmulator, type RequestInfo } from './microsoft/server.js';
+import { deltaItems, fixture, graphConnect, graphFailure, rejection, startGraph } from './conformance.js';
+import type { GraphEmulator, RequestInfo } from './microsoft/server.js';
 
 type Json = Record<string, unknown>;
-
-const FIXTURES = path.join(import.meta.dirname, 'microsoft', 'fixtures');
-const fixture = (name: string): Json => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as Json;
 
 const OID = '3f1c6a0e-2b7d-4d7e-9a51-6c0d2f8e4b19';
 const TID = '84bd8158-6d4d-4958-8b9f-9d6445542f95';
 const UPN = 'dr.ames@contoso.onmicrosoft.com';
-const REDIRECT = 'https://app.example.com/auth/microsoft/callback';
+const USER = { oid: OID, tid: TID, upn: UPN, displayName: 'Dr Ames', timeZone: 'Europe/London' };
 const SCOPES = ['Calendars.ReadWrite', 'User.Read'];
 const WINDOW = { startDateTime: '2025-03-01T00:00:00Z', endDateTime: '2025-04-01T00:00:00Z' };
 /** The ids of the reference's examples. */
@@ -33,22 +28,8 @@ let accessToken: () => Promise<string>;
 
 beforeEach(async () => {
   clock = new ManualClock('2025-03-01T12:00:00Z');
-  emu = await startGraphEmulator({ clock });
-  emu.addUser({ oid: OID, tid: TID, upn: UPN, displayName: 'Dr Ames', timeZone: 'Europe/London' });
-  const cca = new ConfidentialClientApplication({
-    auth: { clientId: emu.clientId, authority: `${emu.authorityHost}/${TID}`, clientSecret: emu.clientSecret },
-    system: { networkClient: msalNetworkClient(emu) },
-  });
-  const result = await cca.acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT });
-  const account = result.account!;
-  accessToken = async () => (await cca.acquireTokenSilent({ account, scopes: SCOPES })).accessToken;
-  const chain: Middleware[] = [
-    new AuthenticationHandler({ getAccessToken: accessToken }),
-    new RetryHandler(new RetryHandlerOptions(0, 0)),
-    graphRedirect(emu),
-    new HTTPMessageHandler(),
-  ];
-  graph = Client.initWithMiddleware({ middleware: chain });
+  emu = await startGraph(USER, { clock });
+  ({ graph, getAccessToken: accessToken } = await graphConnect(emu, USER, SCOPES));
 });
 
 afterEach(async () => {
@@ -63,25 +44,6 @@ function timed(day: string, hh: number, minutes = 50): { start: Json; end: Json 
 
 const client = (address: string) => ({ emailAddress: { address, name: address.split('@')[0] }, type: 'required' });
 
-async function graphFailure(p: Promise<unknown>): Promise<GraphError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof GraphError) return e;
-    throw e;
-  }
-  throw new Error('expected the Graph call to fail');
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
 /** The event expanded with the properties of these ids (the reference's only way to read them). */
 async function expanded(id: string, ...props: string[]): Promise<Json> {
   const filter = props.map((p) => `id eq '${p}'`).join(' or ');
@@ -92,21 +54,10 @@ async function post(body: Json): Promise<Json> {
   return (await graph.api('/me/events').post(body)) as Json;
 }
 
-async function deltaItems(link: string): Promise<{ items: Json[]; deltaLink: string }> {
-  const items: Json[] = [];
-  let url = link;
-  for (;;) {
-    const page = (await graph.api(url).get()) as Json;
-    items.push(...(page['value'] as Json[]));
-    if (typeof page['@odata.nextLink'] === 'string') url = page['@odata.nextLink'];
-    else return { items, deltaLink: page['@odata.deltaLink'] as string };
-  }
-}
-
 // ---- create, update, expand ----------------------------------------------------------------------------------
 
 test("the reference's Create example: POST with a property answers 201 without it; $expand reads it, nothing else does", async () => {
-  const created = await post(fixture('singlevalue-create-event-request.json'));
+  const created = await post(fixture('microsoft', 'singlevalue-create-event-request.json'));
   expect(emu.requests.at(-1)!.status).toBe(201);
   expect(created).toMatchObject({ subject: 'Celebrate Thanksgiving', attendees: [{ emailAddress: { address: 'Terrie@contoso.com' }, type: 'required' }] });
   // "The response does not include any newly created extended properties."
@@ -124,24 +75,24 @@ test("the reference's Create example: POST with a property answers 201 without i
 test('PATCH creates a property, then updates it, keeps the other properties and the event, and shows in delta', async () => {
   const ev = await post({ subject: 'Session', ...timed('2025-03-05', 9), singleValueExtendedProperties: [{ id: FUN, value: 'Food' }] });
   const id = String(ev['id']);
-  const round = await deltaItems(`/me/calendarView/delta?startDateTime=${WINDOW.startDateTime}&endDateTime=${WINDOW.endDateTime}`);
+  const round = await deltaItems(graph, `/me/calendarView/delta?startDateTime=${WINDOW.startDateTime}&endDateTime=${WINDOW.endDateTime}`);
   expect(round.items.map((i) => i['id'])).toEqual([id]);
 
   clock.advance({ minutes: 5 });
   // The reference's Request 2 body (it PATCHes a message; an event takes the same body).
-  const patched = (await graph.api(`/me/events/${id}`).patch(fixture('singlevalue-update-request.json'))) as Json;
+  const patched = (await graph.api(`/me/events/${id}`).patch(fixture('microsoft', 'singlevalue-update-request.json'))) as Json;
   expect(emu.requests.at(-1)!.status).toBe(200);
   expect(patched).not.toHaveProperty('singleValueExtendedProperties');
   expect(patched).toMatchObject({ id, subject: 'Session', lastModifiedDateTime: '2025-03-01T12:05:00.0000000Z' });
   expect(patched['changeKey']).not.toBe(ev['changeKey']);
   // The reference's Response 1: the item expanded with Color.
-  expect((await expanded(id, COLOR))['singleValueExtendedProperties']).toEqual(fixture('singlevalue-get-expanded-response.json')['singleValueExtendedProperties']);
+  expect((await expanded(id, COLOR))['singleValueExtendedProperties']).toEqual(fixture('microsoft', 'singlevalue-get-expanded-response.json')['singleValueExtendedProperties']);
   expect((await expanded(id, COLOR, FUN))['singleValueExtendedProperties']).toEqual([
     { id: FUN, value: 'Food' },
     { id: COLOR, value: 'Green' },
   ]);
 
-  const next = await deltaItems(round.deltaLink);
+  const next = await deltaItems(graph, round.deltaLink);
   expect(next.items.map((i) => [i['id'], i['changeKey']])).toEqual([[id, patched['changeKey']]]);
 
   clock.advance({ minutes: 5 });
@@ -152,7 +103,7 @@ test('PATCH creates a property, then updates it, keeps the other properties and 
     { id: FUN, value: 'Food' },
     { id: COLOR, value: 'Red' },
   ]);
-  expect((await deltaItems(next.deltaLink)).items.map((i) => i['id'])).toEqual([id]);
+  expect((await deltaItems(graph, next.deltaLink)).items.map((i) => i['id'])).toEqual([id]);
 });
 
 test('PATCH through /me/calendars/{id}/events/{id} and /me/calendar/events/{id}; an event of another calendar is 404 there', async () => {

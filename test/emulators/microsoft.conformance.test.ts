@@ -1,35 +1,23 @@
 // Conformance of the Microsoft emulator (test/emulators/microsoft/server.ts) through the real clients over HTTP with a ManualClock:
 // @microsoft/microsoft-graph-client (graphRedirect in its chain) and @azure/msal-node (msalNetworkClient as its network client).
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import {
-  AuthenticationHandler,
-  Client,
-  GraphError,
-  HTTPMessageHandler,
-  ResponseType,
-  RetryHandler,
-  RetryHandlerOptions,
-  type Middleware,
-} from '@microsoft/microsoft-graph-client';
-import { AuthError, ConfidentialClientApplication, CryptoProvider, type AccountInfo } from '@azure/msal-node';
+import { Client, GraphError, ResponseType, RetryHandlerOptions } from '@microsoft/microsoft-graph-client';
+import { AuthError, ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { graphRedirect, msalNetworkClient, startGraphEmulator, type GraphEmulator } from './microsoft/server.js';
+import { fixture, graphClient, graphConnect, graphFailure, type GraphToken, MICROSOFT_REDIRECT, msalApp, rejection, startGraph } from './conformance.js';
+import { msalNetworkClient, type GraphEmulator } from './microsoft/server.js';
 
 type Json = Record<string, unknown>;
-
-const FIXTURES = path.join(import.meta.dirname, 'microsoft', 'fixtures');
-const fixture = (name: string): Json => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as Json;
 
 const OID = '8ee44408-0679-472c-bc2a-692812af3437';
 const TID = '84bd8158-6d4d-4958-8b9f-9d6445542f95';
 const UPN = 'samanthab@contoso.onmicrosoft.com';
 const NAME = 'Samantha Booth';
-const REDIRECT = 'https://app.example.com/auth/microsoft/callback';
+const USER = { oid: OID, tid: TID, upn: UPN, displayName: NAME, timeZone: 'Europe/London' };
+const REDIRECT = MICROSOFT_REDIRECT;
 const SCOPES = ['Calendars.ReadWrite', 'User.Read'];
 const WINDOW = { startDateTime: '2025-03-01T00:00:00Z', endDateTime: '2025-04-01T00:00:00Z' };
 
@@ -38,62 +26,16 @@ let emu: GraphEmulator;
 
 beforeEach(async () => {
   clock = new ManualClock('2025-03-01T12:00:00Z');
-  emu = await startGraphEmulator({ clock });
-  emu.addUser({ oid: OID, tid: TID, upn: UPN, displayName: NAME, timeZone: 'Europe/London' });
+  emu = await startGraph(USER, { clock });
 });
 
 afterEach(async () => {
   await emu.close();
 });
 
-// ---- wiring: the product's way -----------------------------------------------------------------------------
+// ---- wiring: the product's way (./conformance.ts) ----------------------------------------------------------
 
-function msalApp(clientSecret = emu.clientSecret): ConfidentialClientApplication {
-  return new ConfidentialClientApplication({
-    auth: { clientId: emu.clientId, authority: `${emu.authorityHost}/${TID}`, clientSecret },
-    system: { networkClient: msalNetworkClient(emu) },
-  });
-}
-
-/** AuthenticationHandler → RetryHandler → graphRedirect → HTTPMessageHandler; retries off unless asked for. */
-function graphClient(getAccessToken: () => Promise<string>, retry: RetryHandlerOptions = new RetryHandlerOptions(0, 0)): Client {
-  const chain: Middleware[] = [new AuthenticationHandler({ getAccessToken }), new RetryHandler(retry), graphRedirect(emu), new HTTPMessageHandler()];
-  return Client.initWithMiddleware({ middleware: chain });
-}
-
-interface Connection {
-  cca: ConfidentialClientApplication;
-  account: AccountInfo;
-  accessToken: string;
-  graph: Client;
-}
-
-async function connect(scopes: string[] = SCOPES, retry?: RetryHandlerOptions): Promise<Connection> {
-  const cca = msalApp();
-  const result = await cca.acquireTokenByCode({ code: emu.authorize(OID, scopes, REDIRECT), scopes, redirectUri: REDIRECT });
-  const account = result.account!;
-  const graph = graphClient(async () => (await cca.acquireTokenSilent({ account, scopes })).accessToken, retry);
-  return { cca, account, accessToken: result.accessToken, graph };
-}
-
-async function graphFailure(p: Promise<unknown>): Promise<GraphError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof GraphError) return e;
-    throw e;
-  }
-  throw new Error('expected the Graph call to fail');
-}
-
-async function rejection<T extends Error>(p: Promise<unknown>): Promise<T> {
-  try {
-    await p;
-  } catch (e) {
-    return e as T;
-  }
-  throw new Error('expected a rejection');
-}
+const connect = (scopes: string[] = SCOPES, retry?: RetryHandlerOptions): Promise<GraphToken & { graph: Client }> => graphConnect(emu, USER, scopes, { retry });
 
 function errorBody(e: GraphError): Json {
   return JSON.parse(String(e.body)) as Json;
@@ -147,7 +89,7 @@ const initialDelta = (w = WINDOW): string => `/me/calendarView/delta?startDateTi
 // ---- identity platform through MSAL -------------------------------------------------------------------------
 
 test('acquireTokenByCode: tokens, id_token claims, account and cache', async () => {
-  const cca = msalApp();
+  const cca = msalApp(emu, TID);
   const result = await cca.acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT });
   expect(result.tokenType).toBe('Bearer');
   expect(result.scopes).toEqual(expect.arrayContaining(['Calendars.ReadWrite', 'User.Read', 'openid', 'profile']));
@@ -262,20 +204,20 @@ test('the raw token endpoint answers in the identity platform shape', async () =
   // An auth code lives 10 minutes by the emulator's clock: AADSTS70008 after that.
   const late = emu.authorize(OID, SCOPES, REDIRECT);
   clock.advance({ minutes: 11 });
-  const expired = await rejection<AuthError>(msalApp().acquireTokenByCode({ code: late, scopes: SCOPES, redirectUri: REDIRECT }));
+  const expired = await rejection<AuthError>(msalApp(emu, TID).acquireTokenByCode({ code: late, scopes: SCOPES, redirectUri: REDIRECT }));
   expect(expired.errorCode).toBe('invalid_grant');
   expect(expired.errorMessage).toContain('AADSTS70008');
 });
 
 test('a wrong client secret answers invalid_client (AADSTS7000215)', async () => {
-  const e = await rejection<AuthError>(msalApp('not-the-secret').acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT }));
+  const e = await rejection<AuthError>(msalApp(emu, TID, 'not-the-secret').acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT }));
   expect(e.errorCode).toBe('invalid_client');
   expect(e.errorMessage).toContain('AADSTS7000215');
   expect(emu.requests.at(-1)).toMatchObject({ path: `/${TID}/oauth2/v2.0/token`, status: 401 });
 });
 
 test('scopes beyond the consent answer invalid_grant consent_required (AADSTS65001)', async () => {
-  const cca = msalApp();
+  const cca = msalApp(emu, TID);
   const e = await rejection<AuthError>(cca.acquireTokenByCode({ code: emu.authorize(OID, ['User.Read'], REDIRECT), scopes: ['Calendars.ReadWrite'], redirectUri: REDIRECT }));
   expect(e.name).toBe('InteractionRequiredAuthError');
   expect(e.errorCode).toBe('invalid_grant');
@@ -284,7 +226,7 @@ test('scopes beyond the consent answer invalid_grant consent_required (AADSTS650
 });
 
 test('authorize page with PKCE and nonce: getAuthCodeUrl → redirect → acquireTokenByCode checks the nonce', async () => {
-  const cca = msalApp();
+  const cca = msalApp(emu, TID);
   const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
   const nonce = 'nonce-7f3a';
   const url = await cca.getAuthCodeUrl({ scopes: SCOPES, redirectUri: REDIRECT, codeChallenge: challenge, codeChallengeMethod: 'S256', state: 'st-1', nonce, loginHint: UPN });
@@ -336,7 +278,7 @@ test('silent refresh: 401 after expireAccessTokens or a clock hour, then acquire
   const refreshed = await cca.acquireTokenSilent({ account, scopes: SCOPES, forceRefresh: true });
   const tokenCall = emu.requests.slice(before).find((r) => r.path.endsWith('/oauth2/v2.0/token'))!;
   expect(tokenCall.status).toBe(200);
-  const g2 = graphClient(async () => refreshed.accessToken);
+  const g2 = graphClient(emu, async () => refreshed.accessToken);
   expect(((await g2.api('/me').get()) as Json)).toMatchObject({ id: OID, userPrincipalName: UPN, displayName: NAME });
 
   // Access tokens live 3600 s of the emulator's clock.
@@ -344,7 +286,7 @@ test('silent refresh: 401 after expireAccessTokens or a clock hour, then acquire
   expect((await graphFailure(g2.api('/me').get())).statusCode).toBe(401);
   const again = await cca.acquireTokenSilent({ account, scopes: SCOPES, forceRefresh: true });
   expect(again.accessToken).not.toBe(refreshed.accessToken);
-  expect((await graphClient(async () => again.accessToken).api('/me/calendars').get()) as Json).toHaveProperty('value');
+  expect((await graphClient(emu, async () => again.accessToken).api('/me/calendars').get()) as Json).toHaveProperty('value');
 });
 
 test('revokeAll: the refresh token answers invalid_grant AADSTS50173 through acquireTokenSilent', async () => {
@@ -355,7 +297,7 @@ test('revokeAll: the refresh token answers invalid_grant AADSTS50173 through acq
   expect(e.errorCode).toBe('invalid_grant');
   expect(e.errorMessage).toContain('AADSTS50173');
   // Issued access tokens keep working until they expire (they are self-contained JWTs).
-  expect((await graphClient(async () => accessToken).api('/me/calendar').get()) as Json).toHaveProperty('id');
+  expect((await graphClient(emu, async () => accessToken).api('/me/calendar').get()) as Json).toHaveProperty('id');
 });
 
 test('scopes are checked: 403 ErrorAccessDenied without Calendars.*, reads with Calendars.Read only', async () => {
@@ -431,9 +373,9 @@ test('delta pages with Prefer odata.maxpagesize, nextLink until deltaLink; the p
   expect(String(round.pages[0]!['@odata.nextLink'])).toMatch(/^https:\/\/graph\.microsoft\.com\/v1\.0\/me\/calendarView\/delta\?\$skiptoken=[\w-]+$/);
   expect(round.deltaLink).toMatch(/^https:\/\/graph\.microsoft\.com\/v1\.0\/me\/calendarView\/delta\?\$deltatoken=[\w-]+$/);
   expect(new Set(round.items.map((i) => i['id']))).toEqual(new Set(ids));
-  expect(Object.keys(round.pages[0]!).sort()).toEqual(Object.keys(fixture('delta-first-page.json')).sort());
-  expect(Object.keys(round.pages[2]!).sort()).toEqual(Object.keys(fixture('delta-last-page.json')).sort());
-  const refItem = (fixture('delta-first-page.json')['value'] as Json[])[0]!;
+  expect(Object.keys(round.pages[0]!).sort()).toEqual(Object.keys(fixture('microsoft', 'delta-first-page.json')).sort());
+  expect(Object.keys(round.pages[2]!).sort()).toEqual(Object.keys(fixture('microsoft', 'delta-last-page.json')).sort());
+  const refItem = (fixture('microsoft', 'delta-first-page.json')['value'] as Json[])[0]!;
   for (const item of round.items) {
     expect(Object.keys(item)).toEqual(expect.arrayContaining(Object.keys(refItem)));
     expect(item['@odata.type']).toBe('#microsoft.graph.event');
@@ -463,7 +405,7 @@ test('replaying the deltaLink returns only the changes; deletions come as @remov
     [ids[1], 'Moved by the therapist'],
     [added['id'], 'New client'],
   ]);
-  const ref = fixture('delta-next-round.json');
+  const ref = fixture('microsoft', 'delta-next-round.json');
   const [refRemoved, refEvent] = ref['value'] as Json[];
   expect(second.items[0]).toEqual({ '@odata.type': '#microsoft.graph.event', id: ids[2], '@removed': { reason: 'deleted' } });
   expect(Object.keys(second.items[0]!).sort()).toEqual(Object.keys(refRemoved!).sort());
@@ -717,7 +659,7 @@ test('event CRUD through Graph: the event.md shape, changeKey per change, transa
   });
   expect(created['@odata.etag']).toBe(`W/"${String(created['changeKey'])}"`);
   // The keys of event.md's JSON representation (less relationships and originalStart, plus iCalUId/transactionId).
-  const ref = Object.keys(fixture('event-resource.json')).filter((k) => !['attachments', 'calendar', 'extensions', 'instances', 'singleValueExtendedProperties', 'multiValueExtendedProperties', 'originalStart'].includes(k));
+  const ref = Object.keys(fixture('microsoft', 'event-resource.json')).filter((k) => !['attachments', 'calendar', 'extensions', 'instances', 'singleValueExtendedProperties', 'multiValueExtendedProperties', 'originalStart'].includes(k));
   const keys = Object.keys(created).filter((k) => !k.startsWith('@odata.'));
   expect(keys.sort()).toEqual([...ref, 'iCalUId', 'transactionId'].sort());
   // The same transactionId does not create a second event.
@@ -816,7 +758,7 @@ test('getSchedule: busy times of the default calendar, availabilityView and work
     workingHours: { daysOfWeek: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'], startTime: '08:00:00.0000000', endTime: '17:00:00.0000000', timeZone: { name: 'GMT Standard Time' } },
   });
   expect(nobody).toMatchObject({ scheduleId: 'nobody@example.com', error: { responseCode: 'ErrorMailRecipientNotFound' } });
-  const ref = (fixture('getschedule-response.json')['value'] as Json[])[0]!;
+  const ref = (fixture('microsoft', 'getschedule-response.json')['value'] as Json[])[0]!;
   expect(Object.keys(me!).sort()).toEqual(Object.keys(ref).sort());
   expect(Object.keys((me!['scheduleItems'] as Json[])[0]!).sort()).toEqual(Object.keys((ref['scheduleItems'] as Json[])[0]!).sort());
 });
@@ -906,7 +848,7 @@ test('subscription: validation handshake on both URLs, then notifications with c
       expirationDateTime: '2025-03-04T10:30:00.0000000Z',
       lifecycleNotificationUrl: `${hook.url}/lifecycle`,
     });
-    expect(Object.keys(sub)).toEqual(expect.arrayContaining(Object.keys(fixture('subscription-response.json'))));
+    expect(Object.keys(sub)).toEqual(expect.arrayContaining(Object.keys(fixture('microsoft', 'subscription-response.json'))));
     expect(emu.subscriptions()).toEqual([
       {
         id: sub['id'],
@@ -928,7 +870,7 @@ test('subscription: validation handshake on both URLs, then notifications with c
     await emu.settled();
     const notes = notificationsOf(hook);
     expect(notes.map((n) => n['changeType'])).toEqual(['created', 'updated', 'deleted']);
-    const ref = (fixture('change-notification.json')['value'] as Json[])[0]!;
+    const ref = (fixture('microsoft', 'change-notification.json')['value'] as Json[])[0]!;
     for (const n of notes) {
       expect(Object.keys(n).sort()).toEqual(Object.keys(ref).sort());
       expect(Object.keys(n['resourceData'] as Json).sort()).toEqual(Object.keys(ref['resourceData'] as Json).sort());
@@ -966,8 +908,7 @@ test('subscription: a failed handshake creates nothing (wrong token, 500, not te
   const hook = await receiver();
   await emu.close();
   // Long enough for a real echo on a loaded machine; the "hang" case waits it out.
-  emu = await startGraphEmulator({ clock, validationTimeoutMs: 2000 });
-  emu.addUser({ oid: OID, tid: TID, upn: UPN, displayName: NAME });
+  emu = await startGraph({ oid: OID, tid: TID, upn: UPN, displayName: NAME }, { clock, validationTimeoutMs: 2000 });
   try {
     const { graph } = await connect();
     const create = (): Promise<unknown> =>
@@ -1019,7 +960,7 @@ test('subscription: expiry at most 10080 minutes ahead, clientState at most 128 
     // Expired subscriptions stop notifying and are gone.
     clock.advance({ minutes: 10081 });
     const fresh = await cca.acquireTokenSilent({ account, scopes: SCOPES, forceRefresh: true });
-    const graph2 = graphClient(async () => fresh.accessToken);
+    const graph2 = graphClient(emu, async () => fresh.accessToken);
     emu.createEvent(OID, practice.id, { subject: 'Later', ...timed('2025-03-20', 9) });
     emu.createEvent(OID, 'default', { subject: 'Later', ...timed('2025-03-20', 9) });
     await emu.settled();
@@ -1048,7 +989,7 @@ test('lifecycle events: reauthorizationRequired pauses until renewed, missed, su
     const life = hook.got.filter((g) => g.url === '/hooks/graph/lifecycle');
     expect(life).toHaveLength(1);
     const payload = (JSON.parse(life[0]!.body) as { value: Json[] }).value[0]!;
-    const ref = (fixture('lifecycle-notification.json')['value'] as Json[])[0]!;
+    const ref = (fixture('microsoft', 'lifecycle-notification.json')['value'] as Json[])[0]!;
     expect(Object.keys(payload).sort()).toEqual(Object.keys(ref).sort());
     expect(payload).toEqual({ subscriptionId: id, subscriptionExpirationDateTime: '2025-03-01T22:00:00.0000000Z', tenantId: TID, clientState: 'cs', lifecycleEvent: 'reauthorizationRequired' });
     // Paused: changes meanwhile are lost; a PATCH reauthorizes.
@@ -1077,8 +1018,7 @@ test('lifecycle events: reauthorizationRequired pauses until renewed, missed, su
 test('duplicates: each change can be delivered several times', async () => {
   const hook = await receiver();
   await emu.close();
-  emu = await startGraphEmulator({ clock, duplicates: 3 });
-  emu.addUser({ oid: OID, tid: TID, upn: UPN });
+  emu = await startGraph({ oid: OID, tid: TID, upn: UPN }, { clock, duplicates: 3 });
   try {
     const { graph } = await connect();
     await graph.api('/subscriptions').post({ changeType: 'updated', notificationUrl: hook.url, resource: '/me/events', expirationDateTime: inMinutes(60), clientState: 'd' });
@@ -1107,7 +1047,7 @@ test('fault: 429 with and without Retry-After (retries off), then the RetryHandl
   expect(b.statusCode).toBe(429);
   expect(b.headers?.get('retry-after')).toBeNull();
   // The library's RetryHandler (3 retries by default) honours Retry-After: two 429s, then 200 — three requests.
-  const retrying = graphClient(async () => (await cca.acquireTokenSilent({ account, scopes: SCOPES })).accessToken, new RetryHandlerOptions(0, 3));
+  const retrying = graphClient(emu, async () => (await cca.acquireTokenSilent({ account, scopes: SCOPES })).accessToken, new RetryHandlerOptions(0, 3));
   emu.faults.add({ fault: { status: 429, retryAfter: 0 }, times: 2 });
   const before = emu.requests.length;
   expect(((await retrying.api('/me/calendar').get()) as Json)['name']).toBe('Calendar');
@@ -1125,7 +1065,7 @@ test('fault: 503 and 504 observed, and retried by the RetryHandler', async () =>
   expect(a.code).toBe('ServiceNotAvailable');
   emu.faults.add({ fault: { status: 504 } });
   expect((await graphFailure(graph.api('/me/events').get())).statusCode).toBe(504);
-  const retrying = graphClient(async () => (await cca.acquireTokenSilent({ account, scopes: SCOPES })).accessToken, new RetryHandlerOptions(0, 2));
+  const retrying = graphClient(emu, async () => (await cca.acquireTokenSilent({ account, scopes: SCOPES })).accessToken, new RetryHandlerOptions(0, 2));
   emu.faults.add({ match: { path: /\/events$/ }, fault: { status: 503 } });
   const before = emu.requests.length;
   expect(((await retrying.api('/me/events').get()) as Json)['value']).toEqual([]);
@@ -1169,9 +1109,9 @@ test('fault: 410 and 401 on Graph; invalid_grant on the token endpoint', async (
   expect(bad.subError).toBe('bad_token');
   // 5xx faults can target the token endpoint by path.
   emu.faults.add({ match: { path: /oauth2\/v2\.0\/token$/ }, fault: { status: 503 } });
-  const unavailable = await rejection<AuthError>(msalApp().acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT }));
+  const unavailable = await rejection<AuthError>(msalApp(emu, TID).acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT }));
   expect(unavailable.errorCode).toBe('temporarily_unavailable');
-  expect((await msalApp().acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT })).accessToken).toBeTruthy();
+  expect((await msalApp(emu, TID).acquireTokenByCode({ code: emu.authorize(OID, SCOPES, REDIRECT), scopes: SCOPES, redirectUri: REDIRECT })).accessToken).toBeTruthy();
   emu.faults.add({ fault: { status: 503 }, times: 3 });
   expect(emu.faults.pending()).toBe(3);
   emu.faults.clear();
