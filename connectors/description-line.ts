@@ -1,5 +1,6 @@
 // Our one line at the end of an event's description ("Need to change this time? <booking url>"): found, written,
-// replaced and removed in plain text or in HTML, every other byte of the therapist's text left as it was. Pure: no I/O.
+// replaced and removed in plain text or in HTML, every other byte of the therapist's text left as it was. Pure but for
+// writeLineConditionally, the read-and-conditional-write loop both connectors run with their own calls.
 //
 // How a line is ours (the "marker"), in order:
 // - HTML we wrote: a <p data-sk="change-line"> element. The attribute does not show to the reader.
@@ -8,6 +9,8 @@
 //   texts, a space, and an http(s) URL whose path begins /book/ (any host: the product's address may change). The
 //   therapist's own text that mentions "Need to change …" inside a longer paragraph, or links elsewhere, is not ours.
 // We store no description (DESIGN.md, Privacy): the line is recognised from the text alone, never from a copy of ours.
+
+import { RetryAfter } from './errors.js';
 
 /** The text the product writes before the link, and which is recognised even when a caller passes another one. */
 export const DEFAULT_LINE_TEXT = 'Need to change this time?';
@@ -300,4 +303,38 @@ function blockSpan(s: string, prev: Tag | undefined, next: Tag | undefined, from
 /** Takes a found line out of HTML: its span only (an element or <br> line stands on its own: no separator to mend). */
 function removeHtml(s: string, f: FoundLine): string {
   return s.slice(0, f.start) + s.slice(f.end);
+}
+
+/**
+ * Reads the description and its version, sets our line in it and writes it back only if the version
+ * is still the one read (If-Match). A conflict (412: another write came between) reads again and
+ * applies the line to what is there now, `retries` times, then RetryAfter, refused: a 412 wrote
+ * nothing. Nothing is written when the line is already as asked, so a repeat of the call (after a
+ * lost answer) writes, and notifies, no one. `changed`: whether a write of this call took effect.
+ */
+export async function writeLineConditionally<V>(
+  io: {
+    read(): Promise<{ description: string; format: DescriptionFormat; version: V }>;
+    write(description: string, version: V): Promise<void>;
+    /** The platform's answer to a stale If-Match. */
+    isConflict(err: unknown): boolean;
+  },
+  line: DescriptionLine | null,
+  retries: number,
+): Promise<{ changed: boolean }> {
+  let sent = false;
+  for (let attempt = 0; ; attempt++) {
+    const { description, format, version } = await io.read();
+    const next = setDescriptionLine(description, line, format);
+    // Already as asked: by us, when an earlier attempt of this call was written and its answer lost.
+    if (!next.changed) return { changed: sent };
+    try {
+      sent = true;
+      await io.write(next.description, version);
+      return { changed: true };
+    } catch (err) {
+      if (!io.isConflict(err)) throw err;
+      if (attempt >= retries) throw new RetryAfter(null, `the event kept changing while its description was written (412 Precondition Failed ${attempt + 1} times)`, true);
+    }
+  }
 }

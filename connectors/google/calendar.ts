@@ -21,7 +21,7 @@ import {
   type StoredChannel,
   type SyncPage,
 } from '../port.js';
-import { looksLikeHtml, setDescriptionLine } from '../description-line.js';
+import { looksLikeHtml, writeLineConditionally } from '../description-line.js';
 import type { CalendarItem, ItemError } from '../types.js';
 import { GoogleCaller, GoogleRefused, type CallOptions, type GoogleConnectorOptions, type RetryPolicy } from './call.js';
 import { normaliseGoogleEvent, TAG_PREFIX } from './normalise.js';
@@ -301,40 +301,38 @@ export class GoogleCalendarConnector implements CalendarConnector {
    * the read after it finds the line in place. A deleted event (404, 410, or kept with status "cancelled") is NotFound.
    */
   async setDescriptionLine(calendarId: string, eventId: string, line: { text: string; url: string } | null, opts: { notifyAttendees: boolean }): Promise<{ changed: boolean }> {
-    let sent = false;
-    for (let attempt = 0; ; attempt++) {
-      const event = await this.#eventCall<calendar_v3.Schema$Event>((o) => this.#api.events.get({ calendarId, eventId, fields: 'id,status,etag,description' }, o));
-      if (event.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
-      if (!event.etag) throw new ConnectorError('Google answered events.get without the event\'s etag');
-      const current = event.description ?? '';
-      const next = setDescriptionLine(current, line, looksLikeHtml(current) ? 'html' : 'text');
-      // Already as asked: by us, when an earlier attempt of this call was written and its answer lost.
-      if (!next.changed) return { changed: sent };
-      try {
-        sent = true;
-        const written = await this.#eventCall<calendar_v3.Schema$Event>((o) =>
-          this.#api.events.patch(
-            {
-              calendarId,
-              eventId,
-              sendUpdates: opts.notifyAttendees ? 'all' : 'none',
-              fields: 'id,status,etag',
-              // Nothing left (a line removed from an event that had no description): the field is cleared.
-              requestBody: { description: next.description === '' ? null : next.description },
-            },
-            { ...o, headers: { 'If-Match': event.etag! } },
-          ),
-        );
-        if (written.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
-        return { changed: true };
-      } catch (err) {
-        if (!(err instanceof GoogleRefused && err.status === 412)) throw err;
-        if (attempt >= DESCRIPTION_CONFLICT_RETRIES) {
-          throw new RetryAfter(null, `the event kept changing while its description was written (412 Precondition Failed ${attempt + 1} times)`, true);
-        }
-      }
-    }
+    return writeLineConditionally(
+      {
+        read: async () => {
+          const event = await this.#eventCall<calendar_v3.Schema$Event>((o) => this.#api.events.get({ calendarId, eventId, fields: 'id,status,etag,description' }, o));
+          if (event.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+          if (!event.etag) throw new ConnectorError('Google answered events.get without the event\'s etag');
+          const description = event.description ?? '';
+          return { description, format: looksLikeHtml(description) ? 'html' : 'text', version: event.etag };
+        },
+        write: async (description, etag) => {
+          const written = await this.#eventCall<calendar_v3.Schema$Event>((o) =>
+            this.#api.events.patch(
+              {
+                calendarId,
+                eventId,
+                sendUpdates: opts.notifyAttendees ? 'all' : 'none',
+                fields: 'id,status,etag',
+                // Nothing left (a line removed from an event that had no description): the field is cleared.
+                requestBody: { description: description === '' ? null : description },
+              },
+              { ...o, headers: { 'If-Match': etag } },
+            ),
+          );
+          if (written.status === 'cancelled') throw new NotFound('the event was deleted (Google keeps it as cancelled)');
+        },
+        isConflict: (err) => err instanceof GoogleRefused && err.status === 412,
+      },
+      line,
+      DESCRIPTION_CONFLICT_RETRIES,
+    );
   }
+
 
   /**
    * Deletes the event (Google keeps it as status "cancelled", which incremental syncs return). One already

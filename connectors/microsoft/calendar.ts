@@ -22,7 +22,7 @@ import {
   type StoredChannel,
   type SyncPage,
 } from '../port.js';
-import { setDescriptionLine } from '../description-line.js';
+import { writeLineConditionally } from '../description-line.js';
 import type { CalendarItem, ItemError } from '../types.js';
 import { classifyGraphError, GRAPH, GraphSession, odataString, type GraphClientOptions } from './graph.js';
 import { normaliseGraphEvent, TAG_PROPERTY_GUID, type GraphDateTime, type GraphEvent } from './normalise.js';
@@ -411,28 +411,27 @@ export class GraphCalendarConnector implements CalendarConnector {
    */
   async setDescriptionLine(_calendarId: string, eventId: string, line: { text: string; url: string } | null, _opts: { notifyAttendees: boolean }): Promise<{ changed: boolean }> {
     const url = `${GRAPH}/me/events/${encodeURIComponent(eventId)}`;
-    let sent = false;
-    for (let attempt = 0; ; attempt++) {
-      const event = await this.#get<GraphEvent & { body?: { contentType?: string; content?: string } }>(`${url}?$select=id,isCancelled,changeKey,body`);
-      if (event.isCancelled === true) throw new NotFound(`the event ${eventId} is cancelled`);
-      const etag = event['@odata.etag'] ?? (event.changeKey ? `W/"${event.changeKey}"` : undefined);
-      if (!etag) throw new ConnectorError('Graph answered the event without its @odata.etag or changeKey');
-      const contentType = event.body?.contentType?.toLowerCase() === 'text' ? 'text' : 'html';
-      const next = setDescriptionLine(event.body?.content ?? '', line, contentType);
-      // Already as asked: by us, when an earlier attempt of this call was written and its answer lost.
-      if (!next.changed) return { changed: sent };
-      try {
-        sent = true;
-        await this.#graph.send('patch', url, { body: { contentType, content: next.description } }, { headers: { Prefer: 'IdType="ImmutableId"', 'If-Match': etag } });
-        return { changed: true };
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode !== 412) throw err;
-        if (attempt >= DESCRIPTION_CONFLICT_RETRIES) {
-          throw new RetryAfter(null, `the event kept changing while its body was written (412 Precondition Failed ${attempt + 1} times)`, true);
-        }
-      }
-    }
+    return writeLineConditionally(
+      {
+        read: async () => {
+          const event = await this.#get<GraphEvent & { body?: { contentType?: string; content?: string } }>(`${url}?$select=id,isCancelled,changeKey,body`);
+          if (event.isCancelled === true) throw new NotFound(`the event ${eventId} is cancelled`);
+          const etag = event['@odata.etag'] ?? (event.changeKey ? `W/"${event.changeKey}"` : undefined);
+          if (!etag) throw new ConnectorError('Graph answered the event without its @odata.etag or changeKey');
+          const contentType = event.body?.contentType?.toLowerCase() === 'text' ? 'text' : 'html';
+          return { description: event.body?.content ?? '', format: contentType, version: { etag, contentType } };
+        },
+        // The whole body back, in the type it was read in.
+        write: async (content, { etag, contentType }) => {
+          await this.#graph.send('patch', url, { body: { contentType, content } }, { headers: { Prefer: 'IdType="ImmutableId"', 'If-Match': etag } });
+        },
+        isConflict: (err) => (err as { statusCode?: number }).statusCode === 412,
+      },
+      line,
+      DESCRIPTION_CONFLICT_RETRIES,
+    );
   }
+
 
   /**
    * Deletes an event; one already gone is fine. An organizer's delete of a meeting sends its attendees a cancellation
