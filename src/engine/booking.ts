@@ -17,13 +17,12 @@ import { enqueueAction } from '../store/actions.js';
 import { audit } from '../store/audit.js';
 import { therapistSettings } from '../store/practices.js';
 import type { Database } from '../store/schema.js';
-import { readSnapshot } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
 import { clientContact, practiceNames } from './contacts.js';
-import { plannedAction } from './outbox.js';
+import { plannedAction, type PlannedAction } from './outbox.js';
 import type { ConnectorFactory } from './platforms.js';
 import { clientAppointmentType, suggestForClient, therapistSchedule, typeSlots, type AppointmentType, type MovingSession } from './suggestions.js';
-import { EVENT_CREATE, EVENT_PATCH, type EventCreatePayload, type EventPatchPayload } from './writes.js';
+import { EVENT_CREATE, EVENT_PATCH, liveEvent, type EventCreatePayload, type EventPatchPayload } from './writes.js';
 
 const LINK_PURPOSE = 'booking-link-v1';
 const TOKEN_VERSION = 1;
@@ -337,9 +336,7 @@ export async function movableSession(db: Kysely<Database>, keyring: Keyring, lin
     .executeTakeFirst();
   // A busy-only or ignored calendar is not one we write to.
   if (!row || row.role === 'busy_only' || row.role === 'ignored') return null;
-  const snapshot = await readSnapshot(db, keyring, { calendarId: row.calendar_id, eventId: row.event_id });
-  if (!snapshot || snapshot.status === 'deleted' || snapshot.status === 'cancelled') return null;
-  const event = snapshot.payload as LiveEvent | null;
+  const event = await liveEvent(db, keyring, { calendarId: row.calendar_id, eventId: row.event_id });
   if (!event || event.kind !== 'event' || event.organizer?.self === false) return null;
   return {
     appointmentId: row.id,
@@ -495,55 +492,20 @@ export async function bookSlot(deps: BookingDeps, token: string, choice: { start
     if (await movableSession(trx, store.keyring, again.link, now)) return { kind: 'taken', reason: 'your appointment changed just now' };
     const fresh = await therapistSchedule(trx, link.therapistId, now);
     if (!offered(typeSlots(fresh, type, now, choice.mode))) return { kind: 'taken', reason: 'that time was just taken' };
-    const action = await enqueueAction(
-      trx,
-      plannedAction(
-        store.keyring,
-        link.therapistId,
-        { kind: EVENT_CREATE, key: `booking:${bookingId}:event`, factKey: link.factKey || null, connectionId: home.connectionId, payload: { ...payload }, secret },
-        now,
-      ),
-    );
-    await trx
-      .insertInto('bookings')
-      .values({
-        id: bookingId,
-        therapist_id: link.therapistId,
-        client_id: link.clientId,
-        link_id: link.id,
-        calendar_id: home.id,
-        appointment_type: type.id,
-        mode: choice.mode,
-        start_at: new Date(slot.start),
-        end_at: new Date(slot.end),
-        time_zone: schedule.zone,
-        location: location?.address ?? null,
-        client_zone: clientZone,
-        action_id: action.id,
-        fact_key: link.factKey,
-        created_at: now,
-      })
-      .execute();
-    // The fact of the booking: what prompted the link is answered (issue 10 closes its follow-up).
-    await audit(trx, { at: now, therapistId: link.therapistId, actor: `client-link:${link.id}`, action: 'create', subjectType: 'booking', subjectId: bookingId, detail: { factKey: link.factKey, mode: choice.mode, type: type.id } });
-    return {
-      kind: 'booked',
-      booking: {
-        id: bookingId,
-        icsUid: sessionIcsUid(bookingId),
-        madeAt: now,
-        start: new Date(slot.start),
-        end: new Date(slot.end),
-        zone: schedule.zone,
-        clientZone,
-        mode: choice.mode,
-        typeName: type.name,
-        location: location?.address ?? null,
-        status: 'confirming',
-        moved: false,
-        movedFrom: null,
-      },
-    };
+    return recordBooking(trx, store.keyring, {
+      link,
+      bookingId,
+      now,
+      action: { kind: EVENT_CREATE, key: `booking:${bookingId}:event`, factKey: link.factKey || null, connectionId: home.connectionId, payload: { ...payload }, secret },
+      calendarId: home.id,
+      type,
+      mode: choice.mode,
+      slot,
+      zone: schedule.zone,
+      location: location?.address ?? null,
+      clientZone,
+      moves: null,
+    });
   });
 }
 
@@ -607,65 +569,98 @@ async function moveSession(deps: BookingDeps, token: string, link: BookingLink, 
     if (unfinished) return { kind: 'unavailable', reason: 'your appointment is being moved already: please try again in a minute' };
     const fresh = await therapistSchedule(trx, link.therapistId, now, { moving: still });
     if (!offered(typeSlots(fresh, type, now, mode))) return { kind: 'taken', reason: 'that time was just taken' };
-    const action = await enqueueAction(
-      trx,
-      plannedAction(
-        store.keyring,
-        link.therapistId,
-        { kind: EVENT_PATCH, key: `booking:${bookingId}:move`, factKey: link.factKey || null, connectionId: calendar.connectionId, payload: { ...payload }, ...(secret ? { secret } : {}) },
-        now,
-      ),
-    );
-    const location = place?.address ?? null;
-    await trx
-      .insertInto('bookings')
-      .values({
-        id: bookingId,
-        therapist_id: link.therapistId,
-        client_id: link.clientId,
-        link_id: link.id,
-        calendar_id: moving.calendarId,
-        appointment_type: type.id,
-        mode,
-        start_at: new Date(slot.start),
-        end_at: new Date(slot.end),
-        time_zone: schedule.zone,
-        location,
-        client_zone: clientZone,
-        action_id: action.id,
-        fact_key: link.factKey,
-        moves_appointment_id: moving.appointmentId,
-        created_at: now,
-      })
-      .execute();
-    await audit(trx, {
-      at: now,
-      therapistId: link.therapistId,
-      actor: `client-link:${link.id}`,
-      action: 'create',
-      subjectType: 'booking',
-      subjectId: bookingId,
-      detail: { factKey: link.factKey, mode, type: type.id, movesAppointment: moving.appointmentId },
+    return recordBooking(trx, store.keyring, {
+      link,
+      bookingId,
+      now,
+      action: { kind: EVENT_PATCH, key: `booking:${bookingId}:move`, factKey: link.factKey || null, connectionId: calendar.connectionId, payload: { ...payload }, ...(secret ? { secret } : {}) },
+      calendarId: moving.calendarId,
+      type,
+      mode,
+      slot,
+      zone: schedule.zone,
+      location: place?.address ?? null,
+      clientZone,
+      moves: { appointmentId: moving.appointmentId, from: moving.start },
     });
-    return {
-      kind: 'booked',
-      booking: {
-        id: bookingId,
-        icsUid: sessionIcsUid(moving.appointmentId),
-        madeAt: now,
-        start: new Date(slot.start),
-        end: new Date(slot.end),
-        zone: schedule.zone,
-        clientZone,
-        mode,
-        typeName: type.name,
-        location,
-        status: 'confirming',
-        moved: true,
-        movedFrom: moving.start,
-      },
-    };
   });
+}
+
+/**
+ * Records a booking in the therapist's locked transaction: the action that makes it (event.create, or a
+ * move's event.patch), the bookings row that holds the time until it has, and the audit entry with the
+ * fact the link answered. What the client is shown back.
+ */
+async function recordBooking(
+  trx: Kysely<Database>,
+  keyring: Keyring,
+  b: {
+    link: BookingLink;
+    bookingId: string;
+    now: Date;
+    action: PlannedAction;
+    calendarId: string;
+    type: { id: string; name: string };
+    mode: Mode;
+    slot: { start: number; end: number };
+    zone: string;
+    location: string | null;
+    clientZone: string | null;
+    /** A move: the session and where it was. */
+    moves: { appointmentId: string; from: Date } | null;
+  },
+): Promise<BookResult> {
+  const { link, bookingId, now } = b;
+  const action = await enqueueAction(trx, plannedAction(keyring, link.therapistId, b.action, now));
+  await trx
+    .insertInto('bookings')
+    .values({
+      id: bookingId,
+      therapist_id: link.therapistId,
+      client_id: link.clientId,
+      link_id: link.id,
+      calendar_id: b.calendarId,
+      appointment_type: b.type.id,
+      mode: b.mode,
+      start_at: new Date(b.slot.start),
+      end_at: new Date(b.slot.end),
+      time_zone: b.zone,
+      location: b.location,
+      client_zone: b.clientZone,
+      action_id: action.id,
+      fact_key: link.factKey,
+      moves_appointment_id: b.moves?.appointmentId ?? null,
+      created_at: now,
+    })
+    .execute();
+  // The fact of the booking: what prompted the link is answered (its follow-up closes when the session syncs in).
+  await audit(trx, {
+    at: now,
+    therapistId: link.therapistId,
+    actor: `client-link:${link.id}`,
+    action: 'create',
+    subjectType: 'booking',
+    subjectId: bookingId,
+    detail: { factKey: link.factKey, mode: b.mode, type: b.type.id, ...(b.moves ? { movesAppointment: b.moves.appointmentId } : {}) },
+  });
+  return {
+    kind: 'booked',
+    booking: {
+      id: bookingId,
+      icsUid: sessionIcsUid(b.moves?.appointmentId ?? bookingId),
+      madeAt: now,
+      start: new Date(b.slot.start),
+      end: new Date(b.slot.end),
+      zone: b.zone,
+      clientZone: b.clientZone,
+      mode: b.mode,
+      typeName: b.type.name,
+      location: b.location,
+      status: 'confirming',
+      moved: b.moves !== null,
+      movedFrom: b.moves?.from ?? null,
+    },
+  };
 }
 
 /** event.create's plain payload for a booking (the names and the client's email go in its sealed part). */

@@ -3,12 +3,10 @@
 // tag back before writing. Where a write would reach the client (Graph), the mark stays in the store.
 import { z } from 'zod';
 import { NotFound } from '../../connectors/errors.js';
-import type { LiveEvent } from '../../connectors/types.js';
 import { therapistSettings } from '../store/practices.js';
-import { readSnapshot } from '../store/snapshots.js';
 import { sessionsAppearing } from './facts.js';
 import { mayHaveHappened, type ActionPlugin, type ActionResult, type PlannedAction } from './outbox.js';
-import { calendarOf } from './writes.js';
+import { calendarOf, liveEvent } from './writes.js';
 
 /** The tag's name: its value is our appointment's id. */
 export const TAG_OURS = 'sk.ours';
@@ -44,13 +42,12 @@ export const tagSessionPlugin: ActionPlugin<TagPayload> = {
     if (!appt || appt.state === 'not_a_session' || appt.state === 'moved' || appt.calendar_id !== p.calendarId || appt.event_id !== p.eventId) {
       return { status: 'cancelled', reason: 'no longer a session on this event' };
     }
-    const snapshot = await readSnapshot(db, store.keyring, { calendarId: p.calendarId, eventId: p.eventId });
-    if (!snapshot || snapshot.status === 'deleted' || snapshot.status === 'cancelled') return { status: 'cancelled', reason: 'the event is gone' };
+    const event = await liveEvent(db, store.keyring, { calendarId: p.calendarId, eventId: p.eventId });
+    if (!event) return { status: 'cancelled', reason: 'the event is gone' };
     const cal = await calendarOf(run, p.calendarId);
     if (!cal) return { status: 'cancelled', reason: 'the calendar is no longer connected' };
     const connector = await connectors.calendarConnector(cal.connection);
-    const event = snapshot.payload as LiveEvent | null;
-    if (connector.writesNotifyAttendees && event?.organizer?.self !== false && (event?.attendees ?? []).some((a) => !a.self)) {
+    if (connector.writesNotifyAttendees && event.organizer?.self !== false && (event.attendees ?? []).some((a) => !a.self)) {
       // A write to an invite the therapist sends would reach the client as an update (API-NOTES,
       // Microsoft): the appointments row is our mark for such events.
       return { status: 'done', outcome: { markedIn: 'store' } };

@@ -9,6 +9,9 @@ import type { LiveEvent } from '../../connectors/types.js';
 import { readSnapshot } from '../store/snapshots.js';
 import { sessionsAppearing } from './facts.js';
 import { mayHaveHappened, type ActionPlugin, type ActionResult, type ActionRun, type PlannedAction } from './outbox.js';
+import type { Kysely } from 'kysely';
+import type { Keyring } from '../secrets.js';
+import type { Database } from '../store/schema.js';
 import type { ConnectionRow } from './platforms.js';
 
 export const EVENT_CREATE = 'event.create';
@@ -24,15 +27,21 @@ const attendee = z.strictObject({ email: z.email(), name: z.string().max(200).op
 const minutesList = z.array(z.number().int().min(0).max(40_320)).max(5, 'at most 5 reminders (Google)');
 const tagName = z.string().regex(/^sk\.[a-z0-9_.-]{1,60}$/, 'a tag name of ours (sk.…, lower case)');
 
+/** The stored copy of an event while it is live (not deleted or cancelled); null when it is gone or unknown. */
+export async function liveEvent(db: Kysely<Database>, keyring: Keyring, ref: { calendarId: string; eventId: string }): Promise<LiveEvent | null> {
+  const snapshot = await readSnapshot(db, keyring, ref);
+  if (!snapshot || snapshot.status === 'deleted' || snapshot.status === 'cancelled') return null;
+  return (snapshot.payload as LiveEvent | null) ?? null;
+}
+
 /**
  * On a platform where an organizer's change reaches the attendees (Graph), whether a change to this
  * event reaches no one: only when we know the event (its stored copy, with its attendees) and it
  * invites nobody but the therapist, or the therapist is not its organizer. Not knowing is a no.
  */
 async function quietToWrite(run: Pick<ActionRun, 'store'>, calendarId: string, eventId: string): Promise<boolean> {
-  const snapshot = await readSnapshot(run.store.db, run.store.keyring, { calendarId, eventId });
-  const event = snapshot?.payload as LiveEvent | null | undefined;
-  if (!event || snapshot?.status === 'deleted' || snapshot?.status === 'cancelled') return false;
+  const event = await liveEvent(run.store.db, run.store.keyring, { calendarId, eventId });
+  if (!event) return false;
   if (event.organizer?.self === false) return true;
   return !(event.attendees ?? []).some((a) => !a.self);
 }
@@ -220,8 +229,7 @@ export const sessionRemindersPlugin: ActionPlugin<z.output<typeof remindersSchem
     if (!appt || appt.state !== 'scheduled' || appt.calendar_id !== p.calendarId || appt.event_id !== p.eventId) {
       return { status: 'cancelled', reason: 'no longer an upcoming session on this event' };
     }
-    const snapshot = await readSnapshot(db, run.store.keyring, { calendarId: p.calendarId, eventId: p.eventId });
-    if (!snapshot || snapshot.status === 'deleted' || snapshot.status === 'cancelled') return { status: 'cancelled', reason: 'the event is gone' };
+    if (!(await liveEvent(db, run.store.keyring, { calendarId: p.calendarId, eventId: p.eventId }))) return { status: 'cancelled', reason: 'the event is gone' };
     const cal = await calendarOf(run, p.calendarId);
     if (!cal) return { status: 'cancelled', reason: 'the calendar is no longer connected' };
     const connector: CalendarConnector = await run.connectors.calendarConnector(cal.connection);
