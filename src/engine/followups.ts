@@ -11,8 +11,8 @@ import type { Suggestion } from '../scheduling/slots.js';
 import type { Database, FollowUpKind, Happening } from '../store/schema.js';
 import { createBookingLink } from './booking.js';
 import { clientContact } from './contacts.js';
-import { therapistContext, type Fact, type FactRound, type TherapistContext } from './facts.js';
-import { suggestForClient } from './suggestions.js';
+import type { Fact, FactRound, TherapistContext } from './facts.js';
+import { suggestForClient, therapistClock } from './suggestions.js';
 import { enqueueAction } from '../store/actions.js';
 import { findTask } from '../store/tasks.js';
 import { plannedAction, type ActionPlugin, type ActionResult, type ActionRun, type PlannedAction } from './outbox.js';
@@ -169,6 +169,25 @@ async function openFollowUps(trx: Kysely<Database>, therapistId: string, clientI
   return open;
 }
 
+/** A follow-up opened by its first facts; its id, or undefined when one with that key exists already. */
+async function insertFollowUp(
+  trx: Kysely<Database>,
+  f: { therapistId: string; clientId: string; key: string; connectionId: string | null; happenings: Happening[]; at: Date },
+): Promise<string | undefined> {
+  const made = await trx
+    .insertInto('follow_ups')
+    .values({ therapist_id: f.therapistId, client_id: f.clientId, key: f.key, kind: f.happenings[0]!.kind, connection_id: f.connectionId, happenings: JSON.stringify(f.happenings), opened_at: f.at, updated_at: f.at })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return made?.id;
+}
+
+/** Later facts added to an open follow-up, after those it has. */
+async function addHappenings(trx: Kysely<Database>, id: string, happenings: Happening[], at: Date): Promise<void> {
+  await trx.updateTable('follow_ups').set({ happenings: sql`happenings || ${JSON.stringify(happenings)}::jsonb`, updated_at: at }).where('id', '=', id).execute();
+}
+
 /**
  * The follow-ups a round opens, adds to or closes. Every fact taken up is recorded, so asking again
  * (each time the ledger is read) takes up only what is new, and a task the therapist completed is
@@ -216,22 +235,14 @@ export async function planFollowUps(round: FactRound): Promise<PlannedAction[]> 
       const first = list[0]!;
       const key = followUpKey(first.key);
       const connectionId = taskConnection(ctx, first.calendarId);
-      const made = await trx
-        .insertInto('follow_ups')
-        .values({ therapist_id: therapistId, client_id: clientId, key, kind: first.happening.kind, connection_id: connectionId, happenings: JSON.stringify(list.map((t) => t.happening)), opened_at: at, updated_at: at })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (!made) continue;
-      fu = { id: made.id, key, connectionId, happenings: list.map((t) => t.happening) };
-      planned.push({ kind: FOLLOWUP_OPEN, key, factKey: key, connectionId, payload: { followUpId: made.id, key } });
+      const happenings = list.map((t) => t.happening);
+      const id = await insertFollowUp(trx, { therapistId, clientId, key, connectionId, happenings, at });
+      if (!id) continue;
+      fu = { id, key, connectionId, happenings };
+      planned.push({ kind: FOLLOWUP_OPEN, key, factKey: key, connectionId, payload: { followUpId: id, key } });
       rest = [];
     } else {
-      await trx
-        .updateTable('follow_ups')
-        .set({ happenings: sql`happenings || ${JSON.stringify(list.map((t) => t.happening))}::jsonb`, updated_at: at })
-        .where('id', '=', fu.id)
-        .execute();
+      await addHappenings(trx, fu.id, list.map((t) => t.happening), at);
     }
     for (const t of rest) {
       planned.push({
@@ -275,18 +286,6 @@ async function followUpOf(run: Pick<ActionRun, 'store' | 'action'>, id: string):
 /** A time as the therapist reads it: "Tue 3 Mar, 6:00 PM". */
 const when = (iso: string | number, zone: string) => (typeof iso === 'number' ? DateTime.fromMillis(iso) : DateTime.fromISO(iso)).setZone(zone).setLocale('en').toFormat('ccc d LLL, h:mm a');
 const day = (iso: string, zone: string) => DateTime.fromISO(iso).setZone(zone).setLocale('en').toFormat('ccc d LLL');
-
-/**
- * The clock the therapist reads their tasks by: their own zone, else their practice calendar's, else the
- * practice's (as their schedule has it, engine/suggestions.ts).
- */
-async function therapistClock(run: Pick<ActionRun, 'store' | 'action'>) {
-  const ctx = await therapistContext(run.store.db, run.action.therapist_id);
-  const therapist = await run.store.db.selectFrom('therapists').select('time_zone').where('id', '=', run.action.therapist_id).executeTakeFirstOrThrow();
-  const calendars = [...ctx.calendars.values()];
-  const home = calendars.find((c) => c.role === 'practice') ?? calendars.find((c) => c.role === 'mixed');
-  return { settings: ctx.settings, zone: therapist.time_zone ?? home?.timeZone ?? ctx.settings.timeZone };
-}
 
 /** One line of what happened. */
 export function happeningLine(h: Happening, zone: string): string {
@@ -350,6 +349,8 @@ const firstName = (name: string) => name.split(/\s+/)[0]!.replace(/[.,]$/, '') |
 export interface FollowUpContent {
   title: string;
   notes: string;
+  /** The day it is due (YYYY-MM-DD on the therapist's clock). */
+  due: string;
   link?: { url: string; label: string };
 }
 
@@ -361,7 +362,9 @@ export interface FollowUpContent {
 export async function followUpContent(run: ActionRun, fu: FollowUpRow): Promise<FollowUpContent> {
   const db = run.store.db;
   const therapistId = run.action.therapist_id;
-  const { settings, zone } = await therapistClock(run);
+  const clock = await therapistClock(db, therapistId);
+  const { zone } = clock;
+  const settings = clock.ctx.settings;
   const contact = await clientContact(db, run.store.keyring, therapistId, fu.client_id);
   const name = contact.name || contact.emails[0] || 'A client';
   const happenings = fu.happenings;
@@ -401,12 +404,13 @@ export async function followUpContent(run: ActionRun, fu: FollowUpRow): Promise<
       );
     }
   }
-  return { title: followUpTitle(name, first, zone).slice(0, 1024), notes: lines.join('\n').slice(0, 7000), ...(link ? { link } : {}) };
-}
-
-/** The day the task is due: the day it opened, on the therapist's clock. */
-async function dueDate(run: ActionRun): Promise<string> {
-  return DateTime.fromJSDate(run.now).setZone((await therapistClock(run)).zone).toISODate()!;
+  return {
+    title: followUpTitle(name, first, zone).slice(0, 1024),
+    notes: lines.join('\n').slice(0, 7000),
+    // Due the day it is made, on the therapist's clock.
+    due: DateTime.fromJSDate(run.now).setZone(zone).toISODate()!,
+    ...(link ? { link } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -437,7 +441,7 @@ export const followUpOpenPlugin: ActionPlugin<z.output<typeof payload>> = {
     // Booked again before the task could be made (its opening waited on a retry or a reconnection).
     if (fu.status === 'closed') return { status: 'cancelled', reason: 'the client booked again before the task was made' };
     const content = await followUpContent(run, fu);
-    return openTask(run, { key: p.key, ...content, due: await dueDate(run) });
+    return openTask(run, { key: p.key, ...content });
   },
 };
 
@@ -463,20 +467,15 @@ async function moveFact(run: ActionRun, from: FollowUpRow, p: z.output<typeof up
     let planned: PlannedAction;
     let to: string;
     if (other) {
-      await trx.updateTable('follow_ups').set({ happenings: sql`happenings || ${JSON.stringify([p.happening])}::jsonb`, updated_at: now }).where('id', '=', other.id).execute();
+      await addHappenings(trx, other.id, [p.happening], now);
       to = other.id;
       planned = { kind: FOLLOWUP_UPDATE, key: `${other.key}~${p.fact}`, factKey: other.key, connectionId: other.connection_id ?? run.action.connection_id, payload: { followUpId: other.id, key: other.key, fact: p.fact, happening: p.happening } };
     } else {
       const key = followUpKey(p.fact);
-      const made = await trx
-        .insertInto('follow_ups')
-        .values({ therapist_id: therapistId, client_id: from.client_id, key, kind: p.happening.kind, connection_id: run.action.connection_id, happenings: JSON.stringify([p.happening]), opened_at: now, updated_at: now })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .returning('id')
-        .executeTakeFirst();
+      const made = await insertFollowUp(trx, { therapistId, clientId: from.client_id, key, connectionId: run.action.connection_id, happenings: [p.happening], at: now });
       if (!made) return { status: 'cancelled', reason: 'the fact has its own follow-up already' } as ActionResult;
-      to = made.id;
-      planned = { kind: FOLLOWUP_OPEN, key, factKey: key, connectionId: run.action.connection_id, payload: { followUpId: made.id, key } };
+      to = made;
+      planned = { kind: FOLLOWUP_OPEN, key, factKey: key, connectionId: run.action.connection_id, payload: { followUpId: made, key } };
     }
     await trx.updateTable('follow_up_facts').set({ follow_up_id: to }).where('fact_key', '=', p.fact).where('therapist_id', '=', therapistId).execute();
     await enqueueAction(trx, plannedAction(run.store.keyring, therapistId, planned, now));
@@ -511,7 +510,7 @@ export const followUpClosePlugin: ActionPlugin<z.output<typeof closePayload>> = 
   async run(p, run): Promise<ActionResult> {
     const fu = await followUpOf(run, p.followUpId);
     if (!fu) return { status: 'cancelled', reason: 'the follow-up is gone (its client was deleted)' };
-    const { zone } = await therapistClock(run);
+    const { zone } = await therapistClock(run.store.db, run.action.therapist_id);
     const notes = [`Closed by SessionKeeper: booked again for ${when(p.bookedStart, zone)}.`, '', 'What happened:', ...fu.happenings.map((h) => `- ${happeningLine(h, zone)}`)].join('\n');
     return closeTaskOf(run, p.key, notes);
   },

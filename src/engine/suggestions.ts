@@ -10,7 +10,7 @@ import { availabilityOf } from '../scheduling/availability.js';
 import { freeSlots, isOutOfHours, suggest, type Availability, type Busy, type Mode, type Slot, type Suggestion } from '../scheduling/slots.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import { therapistContext, type FactCalendar } from './facts.js';
+import { therapistContext, type FactCalendar, type TherapistContext } from './facts.js';
 import { EVENT_PATCH } from './writes.js';
 
 export type AppointmentType = PracticeSettings['appointmentTypes'][number];
@@ -36,6 +36,19 @@ export interface MovingSession {
   eventId: string;
   start: Date;
   end: Date;
+}
+
+/**
+ * The therapist's rules and calendars, and the clock their times are read on: their own zone, else
+ * their practice calendar's (where their hours are kept), else the practice's. Slots, the booking page
+ * and their follow-up tasks all use it.
+ */
+export async function therapistClock(db: Kysely<Database>, therapistId: string): Promise<{ ctx: TherapistContext; calendars: FactCalendar[]; home: FactCalendar | undefined; zone: string }> {
+  const ctx = await therapistContext(db, therapistId);
+  const therapist = await db.selectFrom('therapists').select('time_zone').where('id', '=', therapistId).executeTakeFirstOrThrow();
+  const calendars = [...ctx.calendars.values()];
+  const home = calendars.find((c) => c.role === 'practice') ?? calendars.find((c) => c.role === 'mixed');
+  return { ctx, calendars, home, zone: therapist.time_zone ?? home?.timeZone ?? ctx.settings.timeZone };
 }
 
 /** What a therapist's time looks like from the store: their zone, hours, busy time and holds. */
@@ -64,12 +77,7 @@ export async function therapistSchedule(
   opts: { moving?: MovingSession | null } = {},
 ): Promise<TherapistSchedule> {
   const moving = opts.moving ?? null;
-  const ctx = await therapistContext(db, therapistId);
-  // The therapist's own zone, else their practice calendar's (where their hours are kept), else the practice's.
-  const therapist = await db.selectFrom('therapists').select('time_zone').where('id', '=', therapistId).executeTakeFirstOrThrow();
-  const calendars = [...ctx.calendars.values()];
-  const home = calendars.find((c) => c.role === 'practice') ?? calendars.find((c) => c.role === 'mixed');
-  const zone = therapist.time_zone ?? home?.timeZone ?? ctx.settings.timeZone;
+  const { ctx, calendars, home, zone } = await therapistClock(db, therapistId);
   const availability = availabilityOf(ctx.settings, zone);
   const until = new Date(now.getTime() + (availability.horizonDays + 2) * 86_400_000);
   const busyRows = await db
