@@ -103,17 +103,20 @@ export function clientFigures(ledger: Ledger, transitions: readonly Transition[]
     if (usual !== null && lastKept) {
       const thresholdDays = Math.max(settings.cadence.factor * usual, settings.cadence.minDays);
       const since = lastKept.startMs + thresholdDays * DAY;
-      if (nowMs < since && (!next || next.startMs > since)) nextRisk = Math.min(nextRisk, since);
-      else if (nowMs >= since && (!next || next.startMs > since)) {
-        const days = Math.floor((nowMs - lastKept.startMs) / DAY);
-        risks.push({
-          kind: 'gap_beyond_cadence',
-          ref: lastKept.key,
-          days,
-          usualDays: usual,
-          since: iso(since),
-          reason: `no session for ${days} days since ${date(lastKept.startMs)}; usually every ${usual} days`,
-        });
+      // Unless a session is booked within the gap: true from `since`, watched for until then.
+      if (!next || next.startMs > since) {
+        if (nowMs < since) nextRisk = Math.min(nextRisk, since);
+        else {
+          const days = Math.floor((nowMs - lastKept.startMs) / DAY);
+          risks.push({
+            kind: 'gap_beyond_cadence',
+            ref: lastKept.key,
+            days,
+            usualDays: usual,
+            since: iso(since),
+            reason: `no session for ${days} days since ${date(lastKept.startMs)}; usually every ${usual} days`,
+          });
+        }
       }
     }
     // Patterns, cleared by a kept session after them: the last concluded sessions.
